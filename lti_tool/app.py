@@ -1,0 +1,113 @@
+"""create_app(settings): config -> extensions -> blueprints."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from flask import Flask, Response, render_template, request
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from .db import Database
+from .lti import views as lti_views
+from .lti.errors import LaunchRefused
+from .requestscope import close_db, db
+from .services import Services
+from .settings import Settings, load_settings
+from .web import pages
+
+WEB_DIR = Path(__file__).resolve().parent / "web"
+log = logging.getLogger(__name__)
+
+# Pages run inside LMS iframes on any origin: framing is allowed, everything else is tight.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self' https: http:; frame-ancestors *"
+)
+
+
+def create_app(settings: Settings | None = None, *, database: Database | None = None) -> Flask:
+    settings = settings or load_settings()
+    app = Flask(
+        "lti_tool",
+        template_folder=str(WEB_DIR / "templates"),
+        static_folder=str(WEB_DIR / "static"),
+    )
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        # An id_token of 1 MB or more never reaches the parser.
+        MAX_CONTENT_LENGTH=1024 * 1024,
+        MAX_FORM_MEMORY_SIZE=1024 * 1024,
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
+        SESSION_COOKIE_SAMESITE="None" if settings.secure_cookies else "Lax",
+        PREFERRED_URL_SCHEME="https" if settings.secure_cookies else "http",
+    )
+    if settings.proxy_fix_hops:
+        hops = settings.proxy_fix_hops
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops, x_prefix=hops
+        )
+    app.extensions["microcred"] = Services.build(settings, database)
+    app.teardown_appcontext(close_db)
+
+    app.register_blueprint(lti_views.bp)
+    app.register_blueprint(pages.bp)
+
+    app.after_request(_security_headers)
+    app.register_error_handler(LaunchRefused, _launch_refused)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected_error)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+def _security_headers(response: Response) -> Response:
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    if request.path.startswith(("/app", "/lti/launch")):
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def _launch_refused(exc: LaunchRefused) -> tuple[str, int]:
+    db().commit()  # a consumed login state stays consumed
+    log.warning("LTI request refused (%s): %s", exc.status, exc.reason)
+    return render_template("error.html", title="Launch refused", message=exc.public), exc.status
+
+
+_HTTP_MESSAGES = {
+    401: "Open this tool from your LMS course: this page needs a session.",
+    404: "There is nothing at this address.",
+    405: "This address does not accept that kind of request.",
+    413: "The request is too large.",
+}
+
+
+def _http_error(exc: HTTPException) -> Response | tuple[str, int]:
+    code = exc.code or 500
+    if request.accept_mimetypes.best == "application/json" or request.path.startswith("/api/"):
+        return Response(
+            f'{{"status": {code}, "title": "{exc.name}"}}',
+            status=code,
+            mimetype="application/problem+json",
+        )
+    message = _HTTP_MESSAGES.get(code, exc.description or exc.name)
+    return render_template("error.html", title=exc.name, message=message), code
+
+
+def _unexpected_error(exc: Exception) -> tuple[str, int]:
+    log.exception("unexpected error on %s %s", request.method, request.path)
+    return (
+        render_template(
+            "error.html",
+            title="Something went wrong",
+            message="The tool hit an unexpected error. It has been logged.",
+        ),
+        500,
+    )

@@ -1,0 +1,132 @@
+"""After a valid launch: upsert the user, course, resource link and roles from the claims."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from ..models import Context, Deployment, Enrollment, ResourceLink, User, utcnow
+from ..upsert import upsert
+from .claims import AGS, CONTEXT, CUSTOM, LIS, NRPS, RESOURCE_LINK, ROLES
+from .roles import primary_role
+
+# Custom parameters that carry HR identifiers (the LMS admin maps them, e.g.
+# employee_id=$Canvas.user.sisIntegrationId).
+HR_ID_CUSTOM_KEYS = ("employee_id", "hr_id", "sis_id", "person_id")
+
+
+@dataclass(frozen=True)
+class LaunchContext:
+    user_id: int
+    deployment_id: int
+    context_id: int | None
+    resource_link_id: int | None
+    role: str
+
+
+def _text(value: Any, limit: int = 255) -> str:
+    return value[:limit] if isinstance(value, str) else ""
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def provision(session: Session, deployment: Deployment, claims: Mapping[str, Any]) -> LaunchContext:
+    now = utcnow()
+    platform_id = deployment.platform_id
+    custom: dict[str, Any] = _object(claims.get(CUSTOM))
+    lis: dict[str, Any] = _object(claims.get(LIS))
+    hr_ids = {k: str(custom[k])[:255] for k in HR_ID_CUSTOM_KEYS if custom.get(k)}
+    user_values: dict[str, Any] = {
+        "platform_id": platform_id,
+        "sub": _text(claims.get("sub")),
+        "name": _text(claims.get("name")),
+        "given_name": _text(claims.get("given_name")),
+        "family_name": _text(claims.get("family_name")),
+        "email": _text(claims.get("email"), 320) or None,
+        "person_sourcedid": _text(lis.get("person_sourcedid")) or None,
+        "hr_ids": hr_ids,
+        "created_at": now,
+        "updated_at": now,
+    }
+    user_id = upsert(
+        session,
+        User,
+        user_values,
+        conflict=("platform_id", "sub"),
+        update=(
+            "name",
+            "given_name",
+            "family_name",
+            "email",
+            "person_sourcedid",
+            "hr_ids",
+            "updated_at",
+        ),
+    )
+    deployment.last_launch_at = now
+
+    context_id: int | None = None
+    context_claim = claims.get(CONTEXT)
+    if isinstance(context_claim, dict) and context_claim.get("id"):
+        services = {
+            name: claims[claim]
+            for name, claim in (("nrps", NRPS), ("ags", AGS))
+            if isinstance(claims.get(claim), dict)
+        }
+        context_id = upsert(
+            session,
+            Context,
+            {
+                "platform_id": platform_id,
+                "deployment_id": deployment.id,
+                "context_id": _text(context_claim.get("id")),
+                "title": _text(context_claim.get("title"), 1024),
+                "label": _text(context_claim.get("label")),
+                "services": services,
+                "created_at": now,
+                "updated_at": now,
+            },
+            conflict=("deployment_id", "context_id"),
+            update=("title", "label", "services", "updated_at"),
+        )
+
+    roles = [r for r in claims.get(ROLES) or [] if isinstance(r, str)][:50]
+    role = primary_role(roles)
+    if context_id is not None:
+        upsert(
+            session,
+            Enrollment,
+            {
+                "context_id": context_id,
+                "user_id": user_id,
+                "roles": roles,
+                "role": role,
+                "updated_at": now,
+            },
+            conflict=("context_id", "user_id"),
+            update=("roles", "role", "updated_at"),
+        )
+
+    resource_link_id: int | None = None
+    link = claims.get(RESOURCE_LINK)
+    if isinstance(link, dict) and link.get("id"):
+        resource_link_id = upsert(
+            session,
+            ResourceLink,
+            {
+                "deployment_id": deployment.id,
+                "context_id": context_id,
+                "resource_link_id": _text(link.get("id")),
+                "title": _text(link.get("title"), 1024),
+                "custom": custom,
+                "created_at": now,
+            },
+            conflict=("deployment_id", "resource_link_id"),
+            update=("context_id", "title", "custom"),
+        )
+    return LaunchContext(user_id, deployment.id, context_id, resource_link_id, role)

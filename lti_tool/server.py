@@ -1,0 +1,37 @@
+"""gunicorn, embedded: `microcred serve` runs the app without a separate WSGI config."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from .settings import DEFAULT_CONFIG_DIR, Settings
+
+
+class _Gunicorn(BaseApplication):
+    def __init__(self, settings: Settings, options: dict[str, Any]) -> None:
+        self._settings = settings
+        self._options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        config_file = DEFAULT_CONFIG_DIR / "gunicorn.conf.py"
+        if config_file.exists():
+            self.load_config_from_file(str(config_file))
+        for key, value in self._options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        from .app import create_app
+
+        return create_app(self._settings)
+
+
+def run_gunicorn(settings: Settings, *, host: str, port: int, workers: int) -> None:
+    options: dict[str, Any] = {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        "proc_name": "microcred",
+    }
+    _Gunicorn(settings, options).run()

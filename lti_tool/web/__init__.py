@@ -1,0 +1,1 @@
+"""Server-rendered pages: learner, instructor, administrator, public verification."""

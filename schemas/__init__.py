@@ -1,0 +1,1 @@
+"""marshmallow schemas only: no queries, no side effects."""
