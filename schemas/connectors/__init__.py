@@ -1,0 +1,9 @@
+"""Settings schemas of the built-in connectors (third-party connectors ship their own).
+
+Secret fields carry ``metadata={"secret": True}``; see :mod:`connectors.settings`.
+"""
+
+from schemas.connectors.webhook import WebhookSettingsSchema
+from schemas.connectors.xapi import XapiSettingsSchema
+
+__all__ = ["WebhookSettingsSchema", "XapiSettingsSchema"]
