@@ -32,11 +32,13 @@ lint: install-test
 	$(BIN)/mypy
 
 test: lint
-	$(BIN)/pytest $(PYTEST_ARGS)
+	scripts/ensure-test-deps
+	MICROCRED_REQUIRE_ENTRY_POINTS=1 MICROCRED_TEST_REQUIRE_NO_SKIPS=1 $(BIN)/pytest $(PYTEST_ARGS)
 
 # The database tests again on PostgreSQL; a skipped test fails this run.
 test-postgres: install-test
-	MICROCRED_TEST_DATABASE_URL=$(PG_URL) MICROCRED_TEST_REQUIRE_NO_SKIPS=1 \
+	scripts/ensure-test-deps
+	MICROCRED_TEST_DATABASE_URL=$(PG_URL) MICROCRED_TEST_REQUIRE_NO_SKIPS=1 MICROCRED_REQUIRE_ENTRY_POINTS=1 \
 		$(BIN)/pytest -m db $(PYTEST_ARGS)
 
 clean:

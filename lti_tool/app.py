@@ -10,6 +10,8 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .db import Database
+from .lti import canvas as lti_canvas
+from .lti import registration as lti_registration
 from .lti import views as lti_views
 from .lti.errors import LaunchRefused
 from .requestscope import close_db, db
@@ -52,6 +54,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.teardown_appcontext(close_db)
 
     app.register_blueprint(lti_views.bp)
+    app.register_blueprint(lti_registration.bp)
+    app.register_blueprint(lti_canvas.bp)
     app.register_blueprint(pages.bp)
 
     app.after_request(_security_headers)

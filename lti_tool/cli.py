@@ -283,3 +283,7 @@ def keys_list() -> None:
 
     for kid, status, created in _with_session(run):
         click.echo(f"{kid}  {status:<8} created {created}")
+
+
+if __name__ == "__main__":
+    main()

@@ -48,10 +48,14 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        # BEGIN IMMEDIATE takes the write lock up front. A deferred transaction that reads
-        # and then writes can fail at once with SQLITE_BUSY_SNAPSHOT when another process
-        # wrote in between (busy_timeout does not cover that case); waiting is correct.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Sessions that may write use BEGIN IMMEDIATE: it takes the write lock up front. A
+        # deferred transaction that reads and then writes can fail at once with
+        # SQLITE_BUSY_SNAPSHOT when another process wrote in between (busy_timeout does not
+        # cover that case), so waiting for the lock is the correct behaviour. Read-only
+        # sessions (Database.reader) begin DEFERRED and never block on writers in WAL mode.
+        # Either way: never hold a transaction open across an outbound HTTP call.
+        mode = connection.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+        connection.exec_driver_sql(f"BEGIN {mode}")
 
 
 class Database:
@@ -61,6 +65,9 @@ class Database:
         self.url = database_url
         self.engine = make_engine(database_url, **engine_kwargs)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        self.reader = sessionmaker(
+            self.engine.execution_options(sqlite_begin="DEFERRED"), expire_on_commit=False
+        )
 
     @property
     def is_sqlite(self) -> bool:
@@ -77,6 +84,16 @@ class Database:
             session.rollback()
             raise
         finally:
+            session.close()
+
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A read-only unit of work (DEFERRED on SQLite: no write lock)."""
+        session = self.reader()
+        try:
+            yield session
+        finally:
+            session.rollback()
             session.close()
 
     def dispose(self) -> None:

@@ -29,7 +29,7 @@ class SigningKey:
     private_pem: str
 
 
-def _new_key(box: SecretBox, status: str) -> ToolKey:
+def new_tool_key(box: SecretBox, status: str) -> ToolKey:
     private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = private_key.private_bytes(
         serialization.Encoding.PEM,
@@ -48,9 +48,9 @@ def ensure_keys(session: Session, box: SecretBox) -> None:
     """Create the current and next keys if missing (first run)."""
     statuses = set(session.scalars(select(ToolKey.status)).all())
     if KEY_CURRENT not in statuses:
-        session.add(_new_key(box, KEY_CURRENT))
+        session.add(new_tool_key(box, KEY_CURRENT))
     if KEY_NEXT not in statuses:
-        session.add(_new_key(box, KEY_NEXT))
+        session.add(new_tool_key(box, KEY_NEXT))
     session.flush()
 
 
@@ -64,7 +64,7 @@ def rotate(session: Session, box: SecretBox) -> ToolKey:
     current.status = KEY_RETIRED
     current.retired_at = utcnow()
     upcoming.status = KEY_CURRENT
-    session.add(_new_key(box, KEY_NEXT))
+    session.add(new_tool_key(box, KEY_NEXT))
     session.flush()
     return upcoming
 

@@ -24,8 +24,17 @@ def db() -> Session:
     return session
 
 
+def db_read() -> Session:
+    """A read-only session for pages and endpoints that never write."""
+    if "db_read_session" not in g:
+        g.db_read_session = services().database.reader()
+    session: Session = g.db_read_session
+    return session
+
+
 def close_db(_exc: BaseException | None = None) -> None:
-    session: Session | None = g.pop("db_session", None)
-    if session is not None:
-        session.rollback()
-        session.close()
+    for name in ("db_session", "db_read_session"):
+        session: Session | None = g.pop(name, None)
+        if session is not None:
+            session.rollback()
+            session.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import runpy
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -18,7 +19,11 @@ class _Gunicorn(BaseApplication):
     def load_config(self) -> None:
         config_file = DEFAULT_CONFIG_DIR / "gunicorn.conf.py"
         if config_file.exists():
-            self.load_config_from_file(str(config_file))
+            # BaseApplication has no load_config_from_file (only gunicorn's Application does):
+            # read the module's globals and keep those that are gunicorn settings.
+            for key, value in runpy.run_path(str(config_file)).items():
+                if key in self.cfg.settings and value is not None:
+                    self.cfg.set(key.lower(), value)
         for key, value in self._options.items():
             self.cfg.set(key, value)
 

@@ -13,7 +13,7 @@ from datetime import timedelta
 from sqlalchemy.orm import Session, joinedload
 
 from .lti.provisioning import LaunchContext
-from .models import ToolSession, utcnow
+from .models import Deployment, ToolSession, utcnow
 
 
 def _hash(token: str) -> str:
@@ -49,7 +49,8 @@ def find(session: Session, token: str) -> ToolSession | None:
         options=[
             joinedload(ToolSession.user),
             joinedload(ToolSession.context),
-            joinedload(ToolSession.deployment),
+            # The pages show the platform's name: load it in the same query, not lazily.
+            joinedload(ToolSession.deployment).joinedload(Deployment.platform),
             joinedload(ToolSession.resource_link),
         ],
     )

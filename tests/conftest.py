@@ -20,12 +20,14 @@ from sqlalchemy import inspect, text
 from lti_tool import migrate
 from lti_tool.app import create_app
 from lti_tool.db import Database
-from lti_tool.keys import ensure_keys
-from lti_tool.models import Base
+from lti_tool.keys import ensure_keys, new_tool_key
+from lti_tool.models import Base, ToolKey
+from lti_tool.models.keys import KEY_CURRENT, KEY_NEXT
 from lti_tool.platforms import add_platform
 from lti_tool.secretbox import SecretBox
 from lti_tool.settings import Settings, load_settings
 from lti_tool.testplatform import ROLE_ADMIN, ROLE_INSTRUCTOR, ROLE_LEARNER, TestPlatform
+from lti_tool.testplatform import SigningKey as PlatformSigningKey
 
 from .support.launcher import Launcher
 
@@ -96,11 +98,28 @@ def settings(database: Database, tmp_path: Path) -> Settings:
     )
 
 
+@pytest.fixture(scope="session")
+def tool_key_rows() -> list[dict[str, object]]:
+    """The tool's current and next keys, generated once (RSA generation costs ~160 ms)."""
+    box = SecretBox(SECRET_KEY)
+    rows = [new_tool_key(box, status) for status in (KEY_CURRENT, KEY_NEXT)]
+    return [
+        {c: getattr(row, c) for c in ("kid", "status", "private_key_encrypted", "public_jwk")}
+        for row in rows
+    ]
+
+
+@pytest.fixture(scope="session")
+def platform_key() -> PlatformSigningKey:
+    return PlatformSigningKey.generate()
+
+
 @pytest.fixture
-def app(settings: Settings, database: Database) -> Flask:
+def app(settings: Settings, database: Database, tool_key_rows: list[dict[str, object]]) -> Flask:
     app = create_app(settings, database=database)
     app.config["TESTING"] = False  # exercise the real error handlers
     with database.session() as session:
+        session.add_all(ToolKey(**row) for row in tool_key_rows)  # type: ignore[arg-type]
         ensure_keys(session, SecretBox(settings.secret_key))
     return app
 
@@ -111,8 +130,10 @@ def client(app: Flask) -> FlaskClient:
 
 
 @pytest.fixture
-def platform(database: Database, settings: Settings) -> Iterator[TestPlatform]:
-    lms = TestPlatform(tool_url=settings.public_url).serve()
+def platform(
+    database: Database, settings: Settings, platform_key: PlatformSigningKey
+) -> Iterator[TestPlatform]:
+    lms = TestPlatform(tool_url=settings.public_url, keys=[platform_key]).serve()
     lms.add_member("learner-1", "Ada Lovelace", [ROLE_LEARNER])
     lms.add_member("teacher-1", "Grace Hopper", [ROLE_INSTRUCTOR])
     lms.add_member("admin-1", "Alan Turing", [ROLE_ADMIN])

@@ -30,9 +30,47 @@ from .errors import LaunchRefused
 from .launch_data import DatabaseLaunchDataStorage
 from .login import is_our_url
 from .platform_keys import PlatformKeyCache
+from .registration import add_auto_deployment
 from .tool_config import DatabaseToolConf, PlatformRegistration
 
 SUPPORTED_MESSAGES = ("LtiResourceLinkRequest", "LtiDeepLinkingRequest")
+
+
+def client_id_of(body: Mapping[str, Any]) -> str:
+    """The client id a (not yet verified) id_token is addressed to: `aud`, or `azp` among
+    several audiences. pylti1p3 takes `aud[0]`, which picks the wrong registration when
+    the platform lists another audience first."""
+    aud, azp = body.get("aud"), body.get("azp")
+    if isinstance(aud, str) and aud:
+        return aud
+    if isinstance(aud, list) and aud and all(isinstance(a, str) for a in aud):
+        if len(aud) == 1:
+            return str(aud[0])
+        if isinstance(azp, str) and azp in aud:
+            return azp
+        raise LaunchRefused(
+            "The launch names several audiences but no authorized party (azp) among them."
+        )
+    raise LaunchRefused("The launch has no audience (aud).")
+
+
+def warm_platform_key(keys: PlatformKeyCache, id_token: str, max_bytes: int) -> None:
+    """Before the launch transaction opens: load the platform key this token names.
+
+    Reads the token unverified, only to know which registration and kid to load; the
+    signature and every claim are checked afterwards by the launch itself.
+    """
+    if not id_token or len(id_token) > max_bytes:
+        return
+    try:
+        header = jwt.get_unverified_header(id_token)
+        body = jwt.decode(id_token, options={"verify_signature": False})
+        client_id = client_id_of(body)
+    except (jwt.PyJWTError, LaunchRefused, ValueError, TypeError):
+        return  # malformed: the launch refuses it with the precise reason
+    kid, iss = header.get("kid"), body.get("iss")
+    if isinstance(kid, str) and isinstance(iss, str) and header.get("alg") == "RS256":
+        keys.warm(iss, client_id, kid)
 
 
 class MicrocredMessageLaunch(FlaskMessageLaunch):
@@ -130,19 +168,7 @@ class MicrocredMessageLaunch(FlaskMessageLaunch):
         return self
 
     def get_client_id(self) -> str:
-        body = self._jwt.get("body", {})
-        aud, azp = body.get("aud"), body.get("azp")
-        if isinstance(aud, str) and aud:
-            return aud
-        if isinstance(aud, list) and aud and all(isinstance(a, str) for a in aud):
-            if len(aud) == 1:
-                return str(aud[0])
-            if isinstance(azp, str) and azp in aud:
-                return azp
-            raise LaunchRefused(
-                "The launch names several audiences but no authorized party (azp) among them."
-            )
-        raise LaunchRefused("The launch has no audience (aud).")
+        return client_id_of(self._jwt.get("body", {}))
 
     def get_iss(self) -> str:
         iss = self._jwt.get("body", {}).get("iss")
@@ -152,7 +178,7 @@ class MicrocredMessageLaunch(FlaskMessageLaunch):
 
     def validate_jwt_signature(self) -> MicrocredMessageLaunch:
         platform = self.registration.platform
-        key = self._platform_keys.key_for(self._db, platform, self._jwt["header"]["kid"])
+        key = self._platform_keys.key_for(platform, self._jwt["header"]["kid"])
         client_id = platform.client_id
         try:
             claims = jwt.decode(
@@ -240,6 +266,8 @@ class MicrocredMessageLaunch(FlaskMessageLaunch):
         row = self._tool_config.find_deployment_row(
             self.registration.platform.issuer, deployment_id, self.registration.platform.client_id
         )
+        if row is None and self.registration.platform.auto_deployments:
+            row = add_auto_deployment(self._db, self.registration.platform, deployment_id)
         if row is None:
             raise LaunchRefused(
                 "This deployment of the tool is not registered. Ask your LMS administrator to "

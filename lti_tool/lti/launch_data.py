@@ -12,6 +12,7 @@ from pylti1p3.launch_data_storage.base import LaunchDataStorage
 from sqlalchemy.orm import Session
 
 from ..models import LaunchData, utcnow
+from ..upsert import upsert_by_key
 
 DEFAULT_LIFETIME = 86400
 
@@ -35,12 +36,18 @@ class DatabaseLaunchDataStorage(LaunchDataStorage[Any]):
 
     def set_value(self, key: str, value: Any, exp: int | None = None) -> None:
         expires_at = utcnow() + timedelta(seconds=exp or DEFAULT_LIFETIME)
-        row = self._session.get(LaunchData, key)
-        if row is None:
-            self._session.add(LaunchData(key=key, value=value, expires_at=expires_at))
-        else:
-            row.value = value
-            row.expires_at = expires_at
+        # One INSERT .. ON CONFLICT statement: no SELECT (and autoflush) first; launch ids
+        # are fresh UUIDs, so the row is nearly always new.
+        upsert_by_key(
+            self._session,
+            LaunchData,
+            {"key": key, "value": value, "expires_at": expires_at},
+            conflict=("key",),
+            update=("value", "expires_at"),
+        )
+        stale = self._session.identity_map.get(self._session.identity_key(LaunchData, key))
+        if stale is not None:
+            self._session.expire(stale)
 
     def check_value(self, key: str) -> bool:
         return self.get_value(key) is not None

@@ -1,9 +1,13 @@
 """Platform JWKS: cached per process and in the database, re-downloaded once on an unknown kid.
 
 pylti1p3 2.0.0 keeps a cached key set until it expires, so a platform key rotation breaks
-launches for up to two hours (pylti1.3#90); this cache fetches again on an unknown `kid`,
+launches for up to two hours (pylti1.3#90); this cache downloads again on an unknown `kid`,
 at most once per `refetch_interval` seconds per platform so forged kids cannot make us
 hammer the platform.
+
+Downloads happen in `warm()`, which the launch view calls before its transaction opens: no
+database transaction (on SQLite, a write lock) is ever held across the HTTP call.
+`key_for()`, inside the transaction, only reads what `warm()` loaded.
 """
 
 from __future__ import annotations
@@ -17,8 +21,9 @@ from typing import Any
 import requests
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from jwt.algorithms import RSAAlgorithm
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
+from ..db import Database
 from ..models import Platform, PlatformKeySet, utcnow
 from .errors import LaunchRefused
 
@@ -27,28 +32,49 @@ from .errors import LaunchRefused
 class _Entry:
     url: str
     keys: dict[str, RSAPublicKey]
-    loaded_at: float  # time.monotonic()
-    fetched_at_epoch: float
+    loaded_at: float  # time.monotonic() of the download
 
 
 @dataclass
 class PlatformKeyCache:
     http: requests.Session
+    database: Database
     ttl: float = 3600
     refetch_interval: float = 10
     timeout: float = 10
     _entries: dict[int, _Entry] = field(default_factory=dict)
+    _platform_ids: dict[tuple[str, str], tuple[int, str]] = field(default_factory=dict)
     _last_forced: dict[int, float] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def key_for(self, session: Session, platform: Platform, kid: str) -> RSAPublicKey:
+    def warm(self, issuer: str, client_id: str, kid: str) -> None:
+        """Make sure the key `kid` of this registration is loaded if the platform has it."""
+        known = self._platform_ids.get((issuer, client_id))
+        if known is not None:
+            entry = self._entries.get(known[0])
+            if entry and entry.url == known[1] and not self._stale(entry) and kid in entry.keys:
+                return  # the common case: no database, no network
+        with self.database.read_session() as session:
+            platform = session.scalars(
+                select(Platform).where(Platform.issuer == issuer, Platform.client_id == client_id)
+            ).first()
+            if platform is None:
+                return  # the launch's own registration check refuses it
+            platform_id, url = platform.id, platform.key_set_url
+            stored = session.get(PlatformKeySet, platform_id)
+            stored_doc = (stored.jwks, stored.fetched_at.timestamp()) if stored else None
+        self._platform_ids[(issuer, client_id)] = (platform_id, url)
+        entry = self._entries.get(platform_id)
+        if entry is None or entry.url != url or self._stale(entry):
+            entry = self._from_stored(platform_id, url, stored_doc) or self._download(
+                platform_id, url
+            )
+        if kid not in entry.keys and self._may_force(platform_id):
+            self._download(platform_id, url)
+
+    def key_for(self, platform: Platform, kid: str) -> RSAPublicKey:
         entry = self._entries.get(platform.id)
-        if entry is None or entry.url != platform.key_set_url or self._stale(entry):
-            entry = self._load(session, platform)
-        key = entry.keys.get(kid)
-        if key is None and self._may_force(platform.id):
-            entry = self._fetch(session, platform)
-            key = entry.keys.get(kid)
+        key = entry.keys.get(kid) if entry and entry.url == platform.key_set_url else None
         if key is None:
             raise LaunchRefused(
                 "The LMS signed this launch with a key it does not publish.",
@@ -73,24 +99,21 @@ class PlatformKeyCache:
             self._last_forced[platform_id] = now
             return True
 
-    def _load(self, session: Session, platform: Platform) -> _Entry:
-        """Use the copy another worker stored if it is fresh; download otherwise."""
-        stored = session.get(PlatformKeySet, platform.id)
-        if stored is not None:
-            age = time.time() - stored.fetched_at.timestamp()
-            if 0 <= age < self.ttl and stored.jwks.get("url") == platform.key_set_url:
-                entry = _Entry(
-                    url=platform.key_set_url,
-                    keys=_parse(stored.jwks.get("jwks", {})),
-                    loaded_at=time.monotonic() - age,
-                    fetched_at_epoch=stored.fetched_at.timestamp(),
-                )
-                self._entries[platform.id] = entry
-                return entry
-        return self._fetch(session, platform)
+    def _from_stored(
+        self, platform_id: int, url: str, stored: tuple[dict[str, Any], float] | None
+    ) -> _Entry | None:
+        """The copy another worker process stored, if it is for this URL and fresh."""
+        if stored is None:
+            return None
+        document, fetched_at = stored
+        age = time.time() - fetched_at
+        if not 0 <= age < self.ttl or document.get("url") != url:
+            return None
+        entry = _Entry(url, _parse(document.get("jwks", {})), time.monotonic() - age)
+        self._entries[platform_id] = entry
+        return entry
 
-    def _fetch(self, session: Session, platform: Platform) -> _Entry:
-        url = platform.key_set_url
+    def _download(self, platform_id: int, url: str) -> _Entry:
         try:
             response = self.http.get(url, timeout=self.timeout)
             response.raise_for_status()
@@ -107,18 +130,18 @@ class PlatformKeyCache:
                 reason=f"JWKS at {url} has no 'keys' list",
                 status=502,
             )
-        now = utcnow()
-        stored = session.get(PlatformKeySet, platform.id)
+        entry = _Entry(url, _parse(jwks), time.monotonic())
+        self._entries[platform_id] = entry
         document = {"url": url, "jwks": jwks}
-        if stored is None:
-            session.add(PlatformKeySet(platform_id=platform.id, jwks=document, fetched_at=now))
-        else:
-            stored.jwks = document
-            stored.fetched_at = now
-        entry = _Entry(
-            url=url, keys=_parse(jwks), loaded_at=time.monotonic(), fetched_at_epoch=now.timestamp()
-        )
-        self._entries[platform.id] = entry
+        with self.database.session() as session:
+            stored = session.get(PlatformKeySet, platform_id)
+            if stored is None:
+                session.add(
+                    PlatformKeySet(platform_id=platform_id, jwks=document, fetched_at=utcnow())
+                )
+            else:
+                stored.jwks = document
+                stored.fetched_at = utcnow()
         return entry
 
 

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from ..models import Context, Deployment, Enrollment, ResourceLink, User, utcnow
@@ -68,7 +69,13 @@ def provision(session: Session, deployment: Deployment, claims: Mapping[str, Any
             "updated_at",
         ),
     )
-    deployment.last_launch_at = now
+    # An UPDATE statement, not an attribute change: `deployment` may come from the request's
+    # read-only session, which is never flushed.
+    session.execute(
+        update(Deployment.__table__)  # type: ignore[arg-type]
+        .where(Deployment.__table__.c.id == deployment.id)
+        .values(last_launch_at=now)
+    )
 
     context_id: int | None = None
     context_claim = claims.get(CONTEXT)

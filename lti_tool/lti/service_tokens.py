@@ -17,7 +17,7 @@ import jwt
 import requests
 from pylti1p3.exception import LtiServiceException
 from pylti1p3.registration import Registration
-from pylti1p3.service_connector import ServiceConnector
+from pylti1p3.service_connector import ServiceConnector, TServiceConnectorResponse
 
 EXPIRY_MARGIN = 30  # seconds before expires_in at which a token counts as expired
 DEFAULT_EXPIRES_IN = 3600
@@ -30,6 +30,15 @@ class ServiceTokenCache:
     _tokens: dict[tuple[str, str, tuple[str, ...]], tuple[str, float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     requests_made: int = 0
+
+    def forget(self, registration: Registration, scopes: Sequence[str]) -> None:
+        key = (
+            str(registration.get_issuer()),
+            str(registration.get_client_id()),
+            tuple(sorted(set(scopes))),
+        )
+        with self._lock:
+            self._tokens.pop(key, None)
 
     def token(
         self, registration: Registration, scopes: Sequence[str], kid: str, private_key: str
@@ -110,3 +119,38 @@ class CachedServiceConnector(ServiceConnector):
 
     def get_access_token(self, scopes: Sequence[str]) -> str:
         return self._tokens.token(self._registration, scopes, self._kid, self._private_key)
+
+    def make_service_request(
+        self,
+        scopes: Sequence[str],
+        url: str,
+        is_post: bool = False,
+        data: str | None = None,
+        content_type: str = "application/json",
+        accept: str = "application/json",
+        case_insensitive_headers: bool = False,
+    ) -> TServiceConnectorResponse:
+        """pylti1p3's request, with two fixes: the next-page URL keeps its case (pylti1p3
+        lower-cases the whole Link header), and a 401 on a cached token drops the token and
+        tries once more with a fresh one (the platform may revoke tokens early)."""
+        for attempt in (1, 2):
+            headers = {
+                "Authorization": "Bearer " + self.get_access_token(scopes),
+                "Accept": accept,
+            }
+            if is_post:
+                headers["Content-Type"] = content_type
+                response = self._requests_session.post(url, data=data or None, headers=headers)
+            else:
+                response = self._requests_session.get(url, headers=headers)
+            if response.status_code == 401 and attempt == 1:
+                self._tokens.forget(self._registration, scopes)
+                continue
+            break
+        if not response.ok:
+            raise LtiServiceException(response)
+        return {
+            "headers": response.headers if case_insensitive_headers else dict(response.headers),
+            "body": response.json() if response.content else None,
+            "next_page_url": response.links.get("next", {}).get("url") or None,
+        }

@@ -13,7 +13,7 @@ from pylti1p3.contrib.flask import FlaskRequest
 from pylti1p3.deployment import Deployment as LtiDeployment
 from pylti1p3.registration import Registration
 from pylti1p3.tool_config import ToolConfAbstract
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ..keys import SigningKey
@@ -43,6 +43,27 @@ class PlatformRegistration(Registration):
         return self._signing_key().kid
 
 
+# Built once: the same SQL as writing the query inline, without rebuilding the statement
+# (and its cache key) on every login and launch.
+_PLATFORMS_BY_ISSUER = select(Platform).where(Platform.issuer == bindparam("iss")).limit(2)
+_PLATFORMS_BY_ISSUER_AND_CLIENT = (
+    select(Platform)
+    .where(Platform.issuer == bindparam("iss"), Platform.client_id == bindparam("client_id"))
+    .limit(2)
+)
+_ACTIVE_DEPLOYMENT = (
+    select(Deployment)
+    .join(Platform)
+    .where(
+        Platform.issuer == bindparam("iss"),
+        Platform.client_id == bindparam("client_id"),
+        Deployment.deployment_id == bindparam("deployment_id"),
+        Deployment.active.is_(True),
+    )
+    .limit(1)
+)
+
+
 class DatabaseToolConf(ToolConfAbstract[FlaskRequest]):
     def __init__(self, session: Session, signing_key: Callable[[], SigningKey]) -> None:
         self._session = session
@@ -56,10 +77,11 @@ class DatabaseToolConf(ToolConfAbstract[FlaskRequest]):
 
     def find_platform(self, iss: str, client_id: str | None) -> Platform:
         """The registration for (iss, client_id); client_id may be omitted if unambiguous."""
-        query = select(Platform).where(Platform.issuer == iss)
         if client_id:
-            query = query.where(Platform.client_id == client_id)
-        platforms = self._session.scalars(query.limit(2)).all()
+            query, params = _PLATFORMS_BY_ISSUER_AND_CLIENT, {"iss": iss, "client_id": client_id}
+        else:
+            query, params = _PLATFORMS_BY_ISSUER, {"iss": iss}
+        platforms = self._session.scalars(query, params).all()
         if not platforms:
             raise LaunchRefused(
                 "This LMS is not registered with this tool. Ask your LMS administrator to "
@@ -95,12 +117,5 @@ class DatabaseToolConf(ToolConfAbstract[FlaskRequest]):
         self, iss: str, deployment_id: str, client_id: str
     ) -> Deployment | None:
         return self._session.scalars(
-            select(Deployment)
-            .join(Platform)
-            .where(
-                Platform.issuer == iss,
-                Platform.client_id == client_id,
-                Deployment.deployment_id == deployment_id,
-                Deployment.active.is_(True),
-            )
+            _ACTIVE_DEPLOYMENT, {"iss": iss, "client_id": client_id, "deployment_id": deployment_id}
         ).first()

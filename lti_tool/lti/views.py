@@ -6,15 +6,15 @@ import logging
 
 from flask import Blueprint, jsonify, redirect, render_template, request, url_for
 from pylti1p3.contrib.flask import FlaskRequest
-from werkzeug.wrappers import Response
 from pylti1p3.exception import OIDCException
+from werkzeug.wrappers import Response
 
 from .. import keys, tool_sessions
-from ..requestscope import db, services
+from ..requestscope import db, db_read, services
 from .claims import MESSAGE_TYPE
 from .cookies import PartitionedCookieService
 from .errors import LaunchRefused
-from .launch import MicrocredMessageLaunch
+from .launch import MicrocredMessageLaunch, warm_platform_key
 from .login import MicrocredOIDCLogin, binding_cookie_name
 from .provisioning import provision
 from .state_lookup import peek_login_state
@@ -27,7 +27,10 @@ bp = Blueprint("lti", __name__, url_prefix="/lti")
 def _tool_conf() -> DatabaseToolConf:
     session = db()
     svc = services()
-    return DatabaseToolConf(session, lambda: svc.signing_keys.current(session))
+    # Registration and deployment look-ups read through the request's read-only session:
+    # on SQLite the write lock (BEGIN IMMEDIATE) is then taken only at the first write
+    # (login: the state insert; launch: consuming the state), not for the whole request.
+    return DatabaseToolConf(db_read(), lambda: svc.signing_keys.current(session))
 
 
 def _flask_request() -> FlaskRequest:
@@ -47,6 +50,7 @@ def login() -> Response | tuple[str, int]:
         start = oidc.start()
     except OIDCException as exc:
         raise LaunchRefused(f"The login request is not valid: {exc}") from exc
+    services().housekeeper.maybe_purge(db())
     db().commit()
     if start.storage_target:
         response = Response(
@@ -57,7 +61,8 @@ def login() -> Response | tuple[str, int]:
                 value=start.browser_binding,
                 target=start.storage_target,
                 origin=start.platform_origin,
-            )
+            ),
+            mimetype="text/html",  # werkzeug's Response defaults to text/plain
         )
     else:
         response = redirect(start.auth_url, code=302)
@@ -72,7 +77,7 @@ def launch() -> Response | tuple[str, int]:
     binding = request.cookies.get("lti1p3-" + binding_cookie_name(state)) if state else None
     binding = binding or request.form.get("lti_storage_value") or None
     if binding is None and state:
-        pending = peek_login_state(session, state)
+        pending = peek_login_state(db_read(), state)
         if pending is not None and pending.storage_target:
             # No cookie in this frame: ask the LMS frame for the value we stored at login.
             return Response(
@@ -84,17 +89,32 @@ def launch() -> Response | tuple[str, int]:
                     id_token=request.form.get("id_token", ""),
                     state=state,
                     new_window_url=svc.settings.url(pending.new_window_path),
-                )
+                ),
+                mimetype="text/html",
             )
         if pending is not None:
             log.warning("launch refused: state cookie missing and no platform storage")
+            retried = request.form.get("lti_same_site_retry") == "1"
+            in_frame = request.headers.get("Sec-Fetch-Dest") == "iframe"
             return (
                 render_template(
                     "lti/new_window.html",
                     new_window_url=svc.settings.url(pending.new_window_path),
+                    retried=retried,
+                    # Top-level (the new window), post once more from our own site so a
+                    # SameSite=Lax login cookie travels with it; platform_storage.js does it.
+                    retry=None
+                    if retried or in_frame
+                    else {
+                        "id_token": request.form.get("id_token", ""),
+                        "state": state,
+                    },
                 ),
                 403,
             )
+    warm_platform_key(
+        svc.platform_keys, request.form.get("id_token", ""), svc.settings.max_id_token_bytes
+    )
     req = FlaskRequest(request_data=dict(request.form.items()), session={})
     cookies = PartitionedCookieService(req, secure=svc.settings.secure_cookies)
     message = MicrocredMessageLaunch(
@@ -125,6 +145,6 @@ def launch() -> Response | tuple[str, int]:
 
 @bp.get("/jwks")
 def jwks() -> Response:
-    response = jsonify(keys.published_jwks(db()))
+    response = jsonify(keys.published_jwks(db_read()))
     response.headers["Cache-Control"] = "public, max-age=300"
     return response

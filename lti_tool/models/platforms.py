@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, CreatedAtMixin
@@ -27,6 +27,9 @@ class Platform(CreatedAtMixin, Base):
     key_set_url: Mapped[str] = mapped_column(String(2048))
     # What the platform told us at dynamic registration (product family, version, ...).
     product: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # A signed launch with an unknown deployment id creates that deployment (set by dynamic
+    # registration: Canvas creates deployments only when an admin installs the app later).
+    auto_deployments: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     deployments: Mapped[list[Deployment]] = relationship(
         back_populates="platform", cascade="all, delete-orphan", order_by="Deployment.id"

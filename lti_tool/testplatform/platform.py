@@ -25,6 +25,8 @@ from jwt.algorithms import RSAAlgorithm
 from markupsafe import escape
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from .pages import register_pages
+
 LTI = "https://purl.imsglobal.org/spec/lti/claim/"
 ROLE_LEARNER = "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"
 ROLE_INSTRUCTOR = "http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"
@@ -287,6 +289,7 @@ class TestPlatform:
                 response.headers["Link"] = f'<{next_url}>; rel="next"'
             return response
 
+        register_pages(app, self)  # /course: the tool in an iframe, with Platform Storage
         return app
 
     _issued_tokens: dict[str, tuple[set[str], float]] = field(default_factory=dict)
@@ -350,7 +353,9 @@ class TestPlatform:
         self.base_url = f"http://{host}:{self._server.server_port}"
         if not self.issuer:
             self.issuer = self.base_url
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
         self._thread.start()
         return self
 

@@ -6,7 +6,7 @@ from flask import abort, g, request
 
 from .. import tool_sessions
 from ..models import ToolSession
-from ..requestscope import db
+from ..requestscope import db_read
 
 SESSION_HEADER = "X-Microcred-Session"
 
@@ -20,7 +20,7 @@ def session_token() -> str:
 def current_session() -> ToolSession:
     """The tool session or a 401 page explaining how to get one (open from the LMS)."""
     if "tool_session" not in g:
-        found = tool_sessions.find(db(), session_token())
+        found = tool_sessions.find(db_read(), session_token())
         if found is None:
             abort(401)
         g.tool_session = found

@@ -255,6 +255,21 @@ def test_state_from_another_browser(launcher: Launcher, client: Any, app: Any) -
     # No cookie and no platform storage: refused, with the new-window way out.
     html = _refused(response, status=403, text="Open in a new window")
     assert "/lti/login?" in html
+    assert 'id="lti-same-site-retry"' in html  # top-level: one same-site re-post
+    retried = other_browser.post(
+        "/lti/launch",
+        data={"id_token": auth.id_token, "state": auth.state, "lti_same_site_retry": "1"},
+        base_url=launcher.platform.tool_url,
+    )
+    html = _refused(retried, status=403, text="Allow cookies")
+    assert "lti-same-site-retry" not in html  # never loops
+    framed = other_browser.post(
+        "/lti/launch",
+        data={"id_token": auth.id_token, "state": auth.state},
+        base_url=launcher.platform.tool_url,
+        headers={"Sec-Fetch-Dest": "iframe"},
+    )
+    assert "lti-same-site-retry" not in _refused(framed, status=403)
 
 
 def test_unknown_deployment(launcher: Launcher) -> None:
@@ -350,6 +365,7 @@ def test_refusals_consume_nothing_but_the_state(launcher: Launcher, database: Da
 def test_platform_storage_round_trip(launcher: Launcher, app: Any) -> None:
     login = launcher.login(lti_storage_target="_parent")
     assert login.status_code == 200
+    assert login.mimetype == "text/html"  # with nosniff, text/plain would never run the JS
     html = login.get_data(as_text=True)
     assert 'data-mode="put"' in html
     assert 'data-target="_parent"' in html
@@ -370,6 +386,7 @@ def test_platform_storage_round_trip(launcher: Launcher, app: Any) -> None:
         base_url="https://tool.test",
     )
     assert first.status_code == 200
+    assert first.mimetype == "text/html"
     assert 'data-mode="get"' in first.get_data(as_text=True)
     second = cookieless.post(
         "/lti/launch",
@@ -384,3 +401,13 @@ def test_platform_storage_round_trip(launcher: Launcher, app: Any) -> None:
         base_url="https://tool.test",
     )
     _refused(forged, text="did not start in this browser")
+
+
+def test_refusals_are_logged_with_the_reason(
+    launcher: Launcher, caplog: pytest.LogCaptureFixture
+) -> None:
+    stranger = SigningKey.generate()
+    with caplog.at_level("WARNING", logger="lti_tool.app"):
+        launcher.launch(sign=lambda c: launcher.platform.sign(c, key=stranger))
+    assert any(f"unknown kid {stranger.kid!r}" in r.getMessage() for r in caplog.records)
+    assert not any("eyJ" in r.getMessage() for r in caplog.records)  # never the token

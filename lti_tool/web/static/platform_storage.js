@@ -2,6 +2,14 @@
 // binding in the LMS frame when this iframe may not keep cookies (Safari, blocked 3p cookies).
 (function () {
   "use strict";
+  // New-window fallback page, top-level: post the launch once more from this (the tool's own)
+  // site, so a SameSite=Lax login cookie is sent with it. Never inside a frame.
+  var retry = document.getElementById("lti-same-site-retry");
+  if (retry && window.top === window.self) { retry.submit(); }
+})();
+
+(function () {
+  "use strict";
   var el = document.getElementById("lti-storage");
   if (!el) { return; }
   var mode = el.dataset.mode, key = el.dataset.key, origin = el.dataset.origin;
