@@ -1,0 +1,1 @@
+"""marshmallow schemas of the credential domain's inputs (achievements, awards, pathways)."""
