@@ -399,8 +399,8 @@ def print_row(level: Level) -> None:
 
 def print_summary(ours: list[Level], peers: list[Level], args: argparse.Namespace) -> None:
     print()
-    print("Legend: p50/p90/p99 = whole flow in ms (microcred: login+launch+landing; peer:")
-    print("login+launch, it has no landing step). LL = login+launch only, comparable across")
+    print("Legend: p50/p90/p99 = whole flow in ms: login, then the launch, whose answer is the")
+    print("landing page naming the learner (both tools). LL = login+launch, the same here, across")
     print(
         "tools. gen CPU = load generator CPU over wall time (100% = one core of "
         f"{os.cpu_count()}), {args.gen_procs} process(es)."

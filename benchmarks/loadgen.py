@@ -42,8 +42,9 @@ class Target:
     target_link_uri: str
     # Extra login parameters (the peer's cookie-check page is skipped with lti1p3_new_window).
     login_extra: tuple[tuple[str, str], ...] = ()
-    # Microcred answers the launch with 303 to its landing page; the peer renders at once.
-    follow_landing: bool = True
+    # True for a tool that answers the launch with 303 to a landing page (then fetched and
+    # checked); both tools here render the landing page in the launch response itself.
+    follow_landing: bool = False
 
 
 @dataclass(frozen=True)

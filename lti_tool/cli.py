@@ -50,8 +50,23 @@ def main() -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
-def serve(host: str, port: int, workers: int) -> None:
+@click.option(
+    "--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Worker processes."
+)
+@click.option(
+    "--threads",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Threads per worker (more than 1 selects gunicorn's gthread workers).",
+)
+@click.option(
+    "--access-log/--no-access-log",
+    default=False,
+    show_default=True,
+    help="Log each request (path only, never the query string).",
+)
+def serve(host: str, port: int, workers: int, threads: int, access_log: bool) -> None:
     """Serve the tool with gunicorn (migrations applied first on the embedded default)."""
     settings = _settings()
     database = _database(settings)
@@ -74,7 +89,9 @@ def serve(host: str, port: int, workers: int) -> None:
 
     from .server import run_gunicorn
 
-    run_gunicorn(settings, host=host, port=port, workers=workers)
+    run_gunicorn(
+        settings, host=host, port=port, workers=workers, threads=threads, access_log=access_log
+    )
 
 
 def _print_admin_urls(settings: Settings) -> None:

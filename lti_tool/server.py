@@ -33,10 +33,22 @@ class _Gunicorn(BaseApplication):
         return create_app(self._settings)
 
 
-def run_gunicorn(settings: Settings, *, host: str, port: int, workers: int) -> None:
+def run_gunicorn(
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    threads: int = 1,
+    access_log: bool = False,
+) -> None:
     options: dict[str, Any] = {
         "bind": f"{host}:{port}",
         "workers": workers,
+        "threads": threads,
+        "worker_class": "gthread" if threads > 1 else "sync",
         "proc_name": "microcred",
     }
+    if access_log:
+        options["accesslog"] = "-"
     _Gunicorn(settings, options).run()

@@ -15,6 +15,7 @@ from .housekeeping import Housekeeper
 from .keys import SigningKeyCache
 from .lti.platform_keys import PlatformKeyCache
 from .lti.service_tokens import ServiceTokenCache
+from .lti.tool_config import RegistrationCache
 from .secretbox import SecretBox
 from .settings import Settings
 
@@ -54,6 +55,7 @@ class Services:
     service_tokens: ServiceTokenCache
     http: requests.Session
     housekeeper: Housekeeper
+    registrations: RegistrationCache
 
     @classmethod
     def build(cls, settings: Settings, database: Database | None = None) -> Services:
@@ -75,4 +77,5 @@ class Services:
             service_tokens=ServiceTokenCache(http, timeout=settings.http_timeout),
             http=http,
             housekeeper=Housekeeper(),
+            registrations=RegistrationCache(),
         )

@@ -10,10 +10,13 @@ import hashlib
 import secrets
 from datetime import timedelta
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session, joinedload
 
 from .lti.provisioning import LaunchContext
 from .models import Deployment, ToolSession, utcnow
+
+_INSERT = insert(ToolSession)
 
 
 def _hash(token: str) -> str:
@@ -24,18 +27,22 @@ def start(
     session: Session, launch: LaunchContext, *, message_type: str, launch_id: str, ttl: int
 ) -> str:
     token = secrets.token_urlsafe(32)
-    session.add(
-        ToolSession(
-            token_hash=_hash(token),
-            user_id=launch.user_id,
-            deployment_id=launch.deployment_id,
-            context_id=launch.context_id,
-            resource_link_id=launch.resource_link_id,
-            role=launch.role,
-            message_type=message_type,
-            launch_id=launch_id,
-            expires_at=utcnow() + timedelta(seconds=ttl),
-        )
+    now = utcnow()
+    # A Core INSERT: nothing reads the row back in the launch request.
+    session.execute(
+        _INSERT,
+        {
+            "token_hash": _hash(token),
+            "user_id": launch.user_id,
+            "deployment_id": launch.deployment_id,
+            "context_id": launch.context_id,
+            "resource_link_id": launch.resource_link_id,
+            "role": launch.role,
+            "message_type": message_type,
+            "launch_id": launch_id,
+            "expires_at": now + timedelta(seconds=ttl),
+            "created_at": now,
+        },
     )
     return token
 

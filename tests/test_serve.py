@@ -32,7 +32,7 @@ def served_tool(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], subproces
     env.pop("MICROCRED_DATABASE_URL", None)
     env.pop("MICROCRED_SECRET_KEY", None)
     proc = subprocess.Popen(
-        [*MICROCRED, "serve", "--port", str(port), "--workers", "2"],
+        [*MICROCRED, "serve", "--port", str(port), "--workers", "2", "--access-log"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -11,13 +11,16 @@ supported LTI 1.3.0 message whose target is this tool.
 
 from __future__ import annotations
 
+import binascii
 import hmac
+import json
 from collections.abc import Mapping
 from typing import Any
 
 import jwt
 from pylti1p3.contrib.flask import FlaskMessageLaunch, FlaskRequest
 from pylti1p3.exception import LtiException
+from pylti1p3.message_launch import MessageLaunch
 from pylti1p3.session import SessionService
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
@@ -63,10 +66,16 @@ def warm_platform_key(keys: PlatformKeyCache, id_token: str, max_bytes: int) -> 
     if not id_token or len(id_token) > max_bytes:
         return
     try:
-        header = jwt.get_unverified_header(id_token)
-        body = jwt.decode(id_token, options={"verify_signature": False})
+        # pylti1p3's stdlib base64 + json parse: PyJWT's parser checks every character in
+        # Python and would run a third time per launch for no gain (the verifying decode
+        # later does it once).
+        head, payload, _ = id_token.split(".")
+        header = json.loads(MessageLaunch.urlsafe_b64decode(head))
+        body = json.loads(MessageLaunch.urlsafe_b64decode(payload))
+        if not isinstance(header, dict) or not isinstance(body, dict):
+            return
         client_id = client_id_of(body)
-    except (jwt.PyJWTError, LaunchRefused, ValueError, TypeError):
+    except (LaunchRefused, ValueError, TypeError, UnicodeDecodeError, binascii.Error):
         return  # malformed: the launch refuses it with the precise reason
     kid, iss = header.get("kid"), body.get("iss")
     if isinstance(kid, str) and isinstance(iss, str) and header.get("alg") == "RS256":
@@ -263,8 +272,13 @@ class MicrocredMessageLaunch(FlaskMessageLaunch):
         deployment_id = self._jwt["body"].get(DEPLOYMENT_ID)
         if not isinstance(deployment_id, str) or not deployment_id:
             raise LaunchRefused("The launch has no deployment id.")
+        # In the launch's write transaction (open since the state was consumed): no extra
+        # read-session round trip.
         row = self._tool_config.find_deployment_row(
-            self.registration.platform.issuer, deployment_id, self.registration.platform.client_id
+            self.registration.platform.issuer,
+            deployment_id,
+            self.registration.platform.client_id,
+            session=self._db,
         )
         if row is None and self.registration.platform.auto_deployments:
             row = add_auto_deployment(self._db, self.registration.platform, deployment_id)
@@ -297,5 +311,8 @@ class MicrocredMessageLaunch(FlaskMessageLaunch):
         return self
 
     def save_launch_data(self) -> MicrocredMessageLaunch:
-        self._session_service.save_launch_data(self._launch_id, self._jwt["body"])
+        # Only a deep-linking launch is read back later (its response needs the settings
+        # claim); a resource-link launch keeps its service endpoints on the course row.
+        if self._jwt["body"].get(MESSAGE_TYPE) == "LtiDeepLinkingRequest":
+            self._session_service.save_launch_data(self._launch_id, self._jwt["body"])
         return self

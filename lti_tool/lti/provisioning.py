@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,26 @@ from .roles import primary_role
 HR_ID_CUSTOM_KEYS = ("employee_id", "hr_id", "sis_id", "person_id")
 
 
+class _Throttle:
+    """`last_launch_at` is for admins ("when was this deployment last used"): rewriting
+    the same row on every launch only adds write contention, so each process records it
+    at most once per `interval` seconds per deployment."""
+
+    def __init__(self, interval: float = 60.0) -> None:
+        self.interval = interval
+        self._last: dict[int, float] = {}
+
+    def due(self, key: int) -> bool:
+        now = time.monotonic()
+        if now - self._last.get(key, -self.interval) < self.interval:
+            return False
+        self._last[key] = now
+        return True
+
+
+_launch_recorded = _Throttle()
+
+
 @dataclass(frozen=True)
 class LaunchContext:
     user_id: int
@@ -30,6 +51,14 @@ class LaunchContext:
 
 def _text(value: Any, limit: int = 255) -> str:
     return value[:limit] if isinstance(value, str) else ""
+
+
+def display_name(claims: Mapping[str, Any]) -> str:
+    """The same choice as `User.display_name`, from the launch claims."""
+    full = " ".join(_text(claims.get(k)) for k in ("given_name", "family_name") if claims.get(k))
+    return (
+        _text(claims.get("name")) or full or _text(claims.get("email"), 320) or _text(claims["sub"])
+    )
 
 
 def _object(value: Any) -> dict[str, Any]:
@@ -71,11 +100,12 @@ def provision(session: Session, deployment: Deployment, claims: Mapping[str, Any
     )
     # An UPDATE statement, not an attribute change: `deployment` may come from the request's
     # read-only session, which is never flushed.
-    session.execute(
-        update(Deployment.__table__)  # type: ignore[arg-type]
-        .where(Deployment.__table__.c.id == deployment.id)
-        .values(last_launch_at=now)
-    )
+    if _launch_recorded.due(deployment.id):
+        session.execute(
+            update(Deployment.__table__)  # type: ignore[arg-type]
+            .where(Deployment.__table__.c.id == deployment.id)
+            .values(last_launch_at=now)
+        )
 
     context_id: int | None = None
     context_claim = claims.get(CONTEXT)

@@ -201,6 +201,7 @@ def register_tool(
             reason=f"storing {config.issuer} client {result.client_id}: {exc}",
         ) from exc
     session.commit()
+    services().registrations.clear()  # this process sees the new registration at once
     log.info(
         "dynamic registration %s: issuer=%s client_id=%s deployment_id=%s family=%s",
         "created" if created else "updated",

@@ -6,6 +6,7 @@ issuer for every Instructure-hosted tenant). The tool's signing key comes from t
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -64,10 +65,45 @@ _ACTIVE_DEPLOYMENT = (
 )
 
 
+class RegistrationCache:
+    """Registrations by (issuer, client_id), kept `ttl` seconds per process.
+
+    Every login and launch looks its registration up; this saves that query. Changes made
+    in this process (dynamic registration) clear it at once; changes made by another
+    process (`microcred platforms ...`) reach it within `ttl` seconds. Deployments are never
+    cached, so a removed registration or deployment is refused at the next launch.
+    """
+
+    def __init__(self, ttl: float = 10.0) -> None:
+        self.ttl = ttl
+        self._entries: dict[tuple[str, str], tuple[float, Platform]] = {}
+
+    def get(self, iss: str, client_id: str) -> Platform | None:
+        entry = self._entries.get((iss, client_id))
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, platform: Platform) -> None:
+        self._entries[(platform.issuer, platform.client_id)] = (
+            time.monotonic() + self.ttl,
+            platform,
+        )
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
 class DatabaseToolConf(ToolConfAbstract[FlaskRequest]):
-    def __init__(self, session: Session, signing_key: Callable[[], SigningKey]) -> None:
+    def __init__(
+        self,
+        session: Session,
+        signing_key: Callable[[], SigningKey],
+        cache: RegistrationCache | None = None,
+    ) -> None:
         self._session = session
         self._signing_key = signing_key
+        self._cache = cache
 
     def check_iss_has_one_client(self, iss: str) -> bool:
         return False
@@ -77,6 +113,10 @@ class DatabaseToolConf(ToolConfAbstract[FlaskRequest]):
 
     def find_platform(self, iss: str, client_id: str | None) -> Platform:
         """The registration for (iss, client_id); client_id may be omitted if unambiguous."""
+        if client_id and self._cache is not None:
+            cached = self._cache.get(iss, client_id)
+            if cached is not None:
+                return cached
         if client_id:
             query, params = _PLATFORMS_BY_ISSUER_AND_CLIENT, {"iss": iss, "client_id": client_id}
         else:
@@ -94,7 +134,12 @@ class DatabaseToolConf(ToolConfAbstract[FlaskRequest]):
                 "(client_id missing from the login request).",
                 reason=f"ambiguous registration for iss={iss!r}, no client_id",
             )
-        return platforms[0]
+        platform = platforms[0]
+        if self._cache is not None:
+            # Only column values are used from a cached row (never lazy relationships).
+            self._session.expunge(platform)
+            self._cache.put(platform)
+        return platform
 
     def find_registration_by_issuer(self, iss: str, *args: Any, **kwargs: Any) -> Registration:
         return PlatformRegistration(self.find_platform(iss, None), self._signing_key)
@@ -114,8 +159,14 @@ class DatabaseToolConf(ToolConfAbstract[FlaskRequest]):
         return LtiDeployment().set_deployment_id(row.deployment_id) if row else None
 
     def find_deployment_row(
-        self, iss: str, deployment_id: str, client_id: str
+        self, iss: str, deployment_id: str, client_id: str, *, session: Session | None = None
     ) -> Deployment | None:
-        return self._session.scalars(
-            _ACTIVE_DEPLOYMENT, {"iss": iss, "client_id": client_id, "deployment_id": deployment_id}
-        ).first()
+        """The active deployment; never cached. `session`: run it in that one instead."""
+        return (
+            (session or self._session)
+            .scalars(
+                _ACTIVE_DEPLOYMENT,
+                {"iss": iss, "client_id": client_id, "deployment_id": deployment_id},
+            )
+            .first()
+        )

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, jsonify, redirect, render_template, request
 from pylti1p3.contrib.flask import FlaskRequest
 from pylti1p3.exception import OIDCException
 from werkzeug.wrappers import Response
 
 from .. import keys, tool_sessions
 from ..requestscope import db, db_read, services
-from .claims import MESSAGE_TYPE
+from ..web.pages import Visitor, render_home
+from .claims import CONTEXT, MESSAGE_TYPE
 from .cookies import PartitionedCookieService
 from .errors import LaunchRefused
 from .launch import MicrocredMessageLaunch, warm_platform_key
 from .login import MicrocredOIDCLogin, binding_cookie_name
-from .provisioning import provision
+from .provisioning import display_name, provision
 from .state_lookup import peek_login_state
 from .tool_config import DatabaseToolConf
 
@@ -30,7 +31,7 @@ def _tool_conf() -> DatabaseToolConf:
     # Registration and deployment look-ups read through the request's read-only session:
     # on SQLite the write lock (BEGIN IMMEDIATE) is then taken only at the first write
     # (login: the state insert; launch: consuming the state), not for the whole request.
-    return DatabaseToolConf(db_read(), lambda: svc.signing_keys.current(session))
+    return DatabaseToolConf(db_read(), lambda: svc.signing_keys.current(session), svc.registrations)
 
 
 def _flask_request() -> FlaskRequest:
@@ -137,7 +138,13 @@ def launch() -> Response | tuple[str, int]:
         ttl=svc.settings.tool_session_ttl,
     )
     session.commit()
-    response = redirect(url_for("web.home", s=token), code=303)
+    visitor = Visitor(
+        name=display_name(claims),
+        course=str((claims.get(CONTEXT) or {}).get("title") or ""),
+        platform=message.registration.platform.name or message.registration.platform.issuer,
+        role=context.role,
+    )
+    response = Response(render_home(visitor, token, from_launch=True), mimetype="text/html")
     # The login cookie has done its job.
     response.delete_cookie("lti1p3-" + binding_cookie_name(state), path="/")
     return response

@@ -43,6 +43,12 @@ def test_launch_lands_on_role_page(launcher: Launcher, sub: str, role: str, head
     assert "Biology 101" in html
     assert launcher.platform.members[sub].name in html
     assert page.headers["Cache-Control"] == "no-store"
+    # Reloading uses the GET address the page moved to; it shows the same page.
+    again = launcher.client.get(launcher.page_url(page), base_url="https://tool.test")
+    assert again.status_code == 200
+    assert heading in again.get_data(as_text=True)
+    assert f'data-testid="role">{role}<' in again.get_data(as_text=True)
+    assert 'id="page-url"' not in again.get_data(as_text=True)
 
 
 def test_post_login_works_like_get(launcher: Launcher) -> None:
@@ -89,14 +95,14 @@ def test_state_cookie_is_partitioned_and_secure(launcher: Launcher) -> None:
 def test_platform_key_rotation_is_picked_up_on_unknown_kid(
     launcher: Launcher, platform: TestPlatform
 ) -> None:
-    assert launcher.launch().status_code == 303
+    assert launcher.launch().status_code == 200
     fetches = platform.jwks_requests
     new_key = platform.rotate_key()
     response = launcher.launch(sign=lambda c: platform.sign(c, key=new_key))
-    assert response.status_code == 303
+    assert response.status_code == 200
     assert platform.jwks_requests == fetches + 1
     # Cached afterwards: no further downloads.
-    assert launcher.launch().status_code == 303
+    assert launcher.launch().status_code == 200
     assert platform.jwks_requests == fetches + 1
 
 
@@ -211,7 +217,7 @@ def test_several_audiences_with_our_azp_is_accepted(
     response = launcher.launch(
         mutate=_mutate(aud=["other", platform.client_id], azp=platform.client_id)
     )
-    assert response.status_code == 303
+    assert response.status_code == 200
 
 
 def test_expired(launcher: Launcher) -> None:
@@ -228,13 +234,13 @@ def test_iat_in_the_future(launcher: Launcher) -> None:
 
 def test_replayed_id_token(launcher: Launcher) -> None:
     auth = launcher.authorize()
-    assert launcher.post_launch(auth.id_token, auth.state).status_code == 303
+    assert launcher.post_launch(auth.id_token, auth.state).status_code == 200
     _refused(launcher.post_launch(auth.id_token, auth.state), text="already used")
 
 
 def test_replayed_id_token_with_a_fresh_state(launcher: Launcher) -> None:
     first = launcher.authorize()
-    assert launcher.post_launch(first.id_token, first.state).status_code == 303
+    assert launcher.post_launch(first.id_token, first.state).status_code == 200
     second = launcher.authorize()  # a new login: fresh state and browser cookie
     _refused(launcher.post_launch(first.id_token, second.state), text="already used (nonce)")
 
@@ -355,7 +361,7 @@ def test_refusals_consume_nothing_but_the_state(launcher: Launcher, database: Da
     response = launcher.post_launch(f"{header}.{body}.{signature[:-4]}AAAA", auth.state)
     assert response.status_code == 400
     # The bad signature was caught before the state was consumed: the real token still works.
-    assert launcher.post_launch(auth.id_token, auth.state).status_code == 303
+    assert launcher.post_launch(auth.id_token, auth.state).status_code == 200
     assert _count(database, LoginState) == 0
 
 
@@ -393,7 +399,7 @@ def test_platform_storage_round_trip(launcher: Launcher, app: Any) -> None:
         data={"id_token": id_token, "state": query["state"], "lti_storage_value": value},
         base_url="https://tool.test",
     )
-    assert second.status_code == 303
+    assert second.status_code == 200
     wrong = launcher.authorize()
     forged = cookieless.post(
         "/lti/launch",
@@ -411,3 +417,42 @@ def test_refusals_are_logged_with_the_reason(
         launcher.launch(sign=lambda c: launcher.platform.sign(c, key=stranger))
     assert any(f"unknown kid {stranger.kid!r}" in r.getMessage() for r in caplog.records)
     assert not any("eyJ" in r.getMessage() for r in caplog.records)  # never the token
+
+
+def test_deep_linking_launch_data_is_kept_for_the_response(
+    launcher: Launcher, database: Database, platform: TestPlatform, app: Any
+) -> None:
+    from pylti1p3.contrib.flask import FlaskMessageLaunch, FlaskRequest
+    from pylti1p3.session import SessionService
+
+    from lti_tool.lti.cookies import PartitionedCookieService
+    from lti_tool.lti.launch_data import DatabaseLaunchDataStorage
+    from lti_tool.lti.tool_config import DatabaseToolConf
+    from lti_tool.models import LaunchData
+
+    assert launcher.launch().status_code == 200
+    assert _count(database, LaunchData) == 0  # a resource link is never read back
+
+    def deep_link(claims: dict[str, Any]) -> dict[str, Any]:
+        return platform.claims_for(
+            "teacher-1", claims["nonce"], message_type="LtiDeepLinkingRequest"
+        )
+
+    assert launcher.launch("teacher-1", mutate=deep_link).status_code == 200
+    signing_keys = app.extensions["microcred"].signing_keys
+    with database.session() as s, app.test_request_context("/"):
+        stored = s.scalars(select(LaunchData)).one()
+        assert stored.value[LTI + "message_type"] == "LtiDeepLinkingRequest"
+        # pylti1p3 restores the launch from our storage to build the deep-linking response.
+        request = FlaskRequest(request_data={}, session={})
+        sessions = SessionService(request)
+        sessions.set_data_storage(DatabaseLaunchDataStorage(s))
+        restored = FlaskMessageLaunch.from_cache(
+            stored.key,
+            request,
+            DatabaseToolConf(s, lambda: signing_keys.current(s)),
+            session_service=sessions,
+            cookie_service=PartitionedCookieService(request, secure=True),
+        )
+        settings = restored.get_deep_link()._deep_link_settings
+        assert settings["deep_link_return_url"] == platform.base_url + "/deep-link-return"

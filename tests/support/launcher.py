@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -65,10 +66,16 @@ class Launcher:
         return self.post_launch(auth.id_token, auth.state)
 
     def land(self, sub: str = "learner-1") -> TestResponse:
-        """A full successful launch followed to the landing page."""
+        """A full successful launch: the launch answers with the landing page itself."""
         response = self.launch(sub)
-        assert response.status_code == 303, response.get_data(as_text=True)
-        return self.client.get(response.location, base_url=_base(self))
+        assert response.status_code == 200, response.get_data(as_text=True)
+        return response
+
+    def page_url(self, response: TestResponse) -> str:
+        """The GET address a launch-rendered page moves to (history.replaceState)."""
+        match = re.search(r'id="page-url" data-url="([^"]+)"', response.get_data(as_text=True))
+        assert match, "the launch page has no page-url"
+        return match.group(1).replace("&amp;", "&")
 
 
 def _base(launcher: Launcher) -> str:
