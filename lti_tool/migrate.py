@@ -21,7 +21,7 @@ def alembic_config(database: Database) -> Config:
     return config
 
 
-def upgrade(database: Database, revision: str = "head") -> None:
+def upgrade(database: Database, revision: str = "heads") -> None:
     config = alembic_config(database)
     with database.engine.begin() as connection:
         config.attributes["connection"] = connection
@@ -32,10 +32,13 @@ def pending_revisions(database: Database) -> list[str]:
     """Revisions not yet applied, oldest first (empty when the schema is current)."""
     script = ScriptDirectory.from_config(alembic_config(database))
     with database.engine.connect() as connection:
-        current = set(MigrationContext.configure(connection).get_current_heads())
-    pending = []
-    for rev in script.walk_revisions():
-        if rev.revision in current:
-            break
-        pending.append(rev.revision)
-    return list(reversed(pending))
+        current = MigrationContext.configure(connection).get_current_heads()
+    # Works with several heads too (features developed on branches of the migration tree).
+    applied = {
+        rev.revision for rev in script.revision_map.iterate_revisions(current, "base") if rev
+    }
+    return [
+        rev.revision
+        for rev in reversed(list(script.walk_revisions()))
+        if rev.revision not in applied
+    ]
