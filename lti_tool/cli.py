@@ -38,6 +38,13 @@ def _database(settings: Settings) -> Database:
     return Database(settings.database_url)
 
 
+def _pending(database: Database) -> list[str]:
+    try:
+        return migrate.pending_revisions(database)
+    except migrate.MigrationError as exc:
+        _fail(str(exc))
+
+
 @click.group()
 @click.version_option(package_name="microcred")
 def main() -> None:
@@ -70,7 +77,7 @@ def serve(host: str, port: int, workers: int, threads: int, access_log: bool) ->
     """Serve the tool with gunicorn (migrations applied first on the embedded default)."""
     settings = _settings()
     database = _database(settings)
-    pending = migrate.pending_revisions(database)
+    pending = _pending(database)
     if pending:
         if settings.is_sqlite:
             migrate.upgrade(database)
@@ -122,7 +129,7 @@ def db_upgrade() -> None:
     """Apply pending migrations."""
     settings = _settings()
     database = _database(settings)
-    pending = migrate.pending_revisions(database)
+    pending = _pending(database)
     migrate.upgrade(database)
     with database.session() as session:
         tool_keys.ensure_keys(
@@ -137,7 +144,7 @@ def db_upgrade() -> None:
 def _with_session(fn: Callable[[Session], Any]) -> Any:
     settings = _settings()
     database = _database(settings)
-    if migrate.pending_revisions(database):
+    if _pending(database):
         _fail("the database schema is not current: run `microcred db upgrade` first")
     try:
         with database.session() as session:

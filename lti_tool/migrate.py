@@ -8,8 +8,14 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.script.revision import ResolutionError
 
 from .db import Database
+
+
+class MigrationError(Exception):
+    """The database schema cannot be brought to this version; the message says why."""
+
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -34,9 +40,15 @@ def pending_revisions(database: Database) -> list[str]:
     with database.engine.connect() as connection:
         current = MigrationContext.configure(connection).get_current_heads()
     # Works with several heads too (features developed on branches of the migration tree).
-    applied = {
-        rev.revision for rev in script.revision_map.iterate_revisions(current, "base") if rev
-    }
+    try:
+        applied = {
+            rev.revision for rev in script.revision_map.iterate_revisions(current, "base") if rev
+        }
+    except ResolutionError as exc:
+        raise MigrationError(
+            f"the database is at revision {', '.join(current)}, which this version of "
+            "Microcred does not know (was it migrated by a newer version?)"
+        ) from exc
     return [
         rev.revision
         for rev in reversed(list(script.walk_revisions()))

@@ -118,11 +118,16 @@ def test_commands_refuse_an_outdated_schema(
 ) -> None:
     with database.engine.begin() as conn:
         current = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
-        conn.execute(text("UPDATE alembic_version SET version_num = '0000'"))
+        conn.execute(text("UPDATE alembic_version SET version_num = '0002'"))
     try:
         result = CliRunner().invoke(main, ["platforms", "list"])
         assert result.exit_code == 2
         assert "run `microcred db upgrade` first" in result.output
+        with database.engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = 'from-the-future'"))
+        result = CliRunner().invoke(main, ["platforms", "list"])
+        assert result.exit_code == 2
+        assert "does not know" in result.output
     finally:
         with database.engine.begin() as conn:
             conn.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": current})
