@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, joinedload
 from .lti.provisioning import LaunchContext
 from .models import Deployment, ToolSession, utcnow
 
-_INSERT = insert(ToolSession)
+_INSERT = insert(ToolSession.__table__)  # type: ignore[arg-type]  # Core, not ORM bulk
 
 
 def _hash(token: str) -> str:

@@ -32,7 +32,7 @@ LOGIN_PARAMS = (
     "lti_storage_target",
 )
 MAX_PARAM_LENGTH = 4096
-_INSERT_STATE = insert(LoginState)
+_INSERT_STATE = insert(LoginState.__table__)  # type: ignore[arg-type]  # Core, not ORM bulk
 
 
 def binding_cookie_name(state: str) -> str:
