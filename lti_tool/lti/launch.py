@@ -38,6 +38,15 @@ from .tool_config import DatabaseToolConf, PlatformRegistration
 
 SUPPORTED_MESSAGES = ("LtiResourceLinkRequest", "LtiDeepLinkingRequest")
 
+# What a person is told when PyJWT refuses the id_token (the log gets PyJWT's own words).
+_JWT_REFUSALS: tuple[tuple[type[jwt.InvalidTokenError], str], ...] = (
+    (jwt.ExpiredSignatureError, "The launch message has expired."),
+    (jwt.ImmatureSignatureError, "The launch message is dated in the future."),
+    (jwt.InvalidAudienceError, "The launch message is meant for another tool (aud)."),
+    (jwt.InvalidIssuerError, "The launch message has the wrong issuer."),
+    (jwt.InvalidSignatureError, "The launch message's signature is not valid."),
+)
+
 
 def client_id_of(body: Mapping[str, Any]) -> str:
     """The client id a (not yet verified) id_token is addressed to: `aud`, or `azp` among
@@ -199,26 +208,12 @@ class MicrocredMessageLaunch(FlaskMessageLaunch):
                 leeway=self._settings.clock_skew,
                 options={"require": ["iss", "aud", "exp", "iat", "nonce"]},
             )
-        except jwt.ExpiredSignatureError as exc:
-            raise LaunchRefused("The launch message has expired.", reason=str(exc)) from exc
-        except jwt.ImmatureSignatureError as exc:
-            raise LaunchRefused(
-                "The launch message is dated in the future.", reason=str(exc)
-            ) from exc
-        except jwt.InvalidAudienceError as exc:
-            raise LaunchRefused(
-                "The launch message is meant for another tool (aud).", reason=str(exc)
-            ) from exc
-        except jwt.InvalidIssuerError as exc:
-            raise LaunchRefused(
-                "The launch message has the wrong issuer.", reason=str(exc)
-            ) from exc
-        except jwt.InvalidSignatureError as exc:
-            raise LaunchRefused(
-                "The launch message's signature is not valid.", reason=str(exc)
-            ) from exc
         except jwt.InvalidTokenError as exc:
-            raise LaunchRefused("The launch message is not valid.", reason=str(exc)) from exc
+            public = next(
+                (text for kind, text in _JWT_REFUSALS if isinstance(exc, kind)),
+                "The launch message is not valid.",
+            )
+            raise LaunchRefused(public, reason=str(exc)) from exc
         aud = claims["aud"]
         azp = claims.get("azp")
         if (isinstance(aud, list) and len(aud) > 1 and azp is None) or (
