@@ -26,8 +26,8 @@ from lti_tool.models.keys import KEY_CURRENT, KEY_NEXT
 from lti_tool.platforms import add_platform
 from lti_tool.secretbox import SecretBox
 from lti_tool.settings import Settings, load_settings
-from lti_tool.testplatform import ROLE_ADMIN, ROLE_INSTRUCTOR, ROLE_LEARNER, TestPlatform
 from lti_tool.testplatform import SigningKey as PlatformSigningKey
+from lti_tool.testplatform import TestPlatform
 
 from .support.launcher import Launcher
 
@@ -134,20 +134,9 @@ def platform(
     database: Database, settings: Settings, platform_key: PlatformSigningKey
 ) -> Iterator[TestPlatform]:
     lms = TestPlatform(tool_url=settings.public_url, keys=[platform_key]).serve()
-    lms.add_member("learner-1", "Ada Lovelace", [ROLE_LEARNER])
-    lms.add_member("teacher-1", "Grace Hopper", [ROLE_INSTRUCTOR])
-    lms.add_member("admin-1", "Alan Turing", [ROLE_ADMIN])
+    lms.add_classroom()
     with database.session() as session:
-        add_platform(
-            session,
-            issuer=lms.issuer,
-            client_id=lms.client_id,
-            auth_login_url=lms.auth_login_url,
-            auth_token_url=lms.auth_token_url,
-            key_set_url=lms.key_set_url,
-            deployment_ids=[lms.deployment_id],
-            name=lms.name,
-        )
+        add_platform(session, **lms.registration())
     yield lms
     lms.stop()
 

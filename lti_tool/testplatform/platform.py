@@ -103,6 +103,24 @@ class TestPlatform:
     def nrps_url(self) -> str:
         return f"{self.base_url}/nrps/{self.context['id']}/memberships"
 
+    def registration(self) -> dict[str, Any]:
+        """What `microcred platforms add` (lti_tool.platforms.add_platform) needs."""
+        return {
+            "issuer": self.issuer,
+            "client_id": self.client_id,
+            "auth_login_url": self.auth_login_url,
+            "auth_token_url": self.auth_token_url,
+            "key_set_url": self.key_set_url,
+            "deployment_ids": [self.deployment_id],
+            "name": self.name,
+        }
+
+    def add_classroom(self) -> None:
+        """The three people the tests and the demo use: a learner, a teacher, an admin."""
+        self.add_member("learner-1", "Ada Lovelace", [ROLE_LEARNER])
+        self.add_member("teacher-1", "Grace Hopper", [ROLE_INSTRUCTOR])
+        self.add_member("admin-1", "Alan Turing", [ROLE_ADMIN])
+
     # -- members ------------------------------------------------------------------------
 
     def add_member(self, sub: str, name: str, roles: list[str], email: str = "") -> Member:

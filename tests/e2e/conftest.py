@@ -32,7 +32,7 @@ from lti_tool.keys import ensure_keys
 from lti_tool.platforms import add_platform
 from lti_tool.secretbox import SecretBox
 from lti_tool.settings import Settings, load_settings
-from lti_tool.testplatform import ROLE_ADMIN, ROLE_INSTRUCTOR, ROLE_LEARNER, TestPlatform
+from lti_tool.testplatform import TestPlatform
 
 from ..conftest import SECRET_KEY
 
@@ -174,19 +174,8 @@ def tool(tool_server: tuple[Served, _Dispatcher], settings: Settings, database: 
 def lms(tool: str, database: Database) -> Iterator[TestPlatform]:
     """The test LMS on localhost (another site than the tool), registered in the tool."""
     platform = TestPlatform(tool_url=tool).serve(host="localhost")
-    platform.add_member("learner-1", "Ada Lovelace", [ROLE_LEARNER])
-    platform.add_member("teacher-1", "Grace Hopper", [ROLE_INSTRUCTOR])
-    platform.add_member("admin-1", "Alan Turing", [ROLE_ADMIN])
+    platform.add_classroom()
     with database.session() as session:
-        add_platform(
-            session,
-            issuer=platform.issuer,
-            client_id=platform.client_id,
-            auth_login_url=platform.auth_login_url,
-            auth_token_url=platform.auth_token_url,
-            key_set_url=platform.key_set_url,
-            deployment_ids=[platform.deployment_id],
-            name=platform.name,
-        )
+        add_platform(session, **platform.registration())
     yield platform
     platform.stop()

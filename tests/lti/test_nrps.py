@@ -48,15 +48,7 @@ def served(database: Database, tmp_path: object) -> Iterator[tuple[Services, Tes
     for i in range(30):
         lms.add_member(f"s{i:03d}", f"Learner {i}", [ROLE_LEARNER])
     with database.session() as session:
-        add_platform(
-            session,
-            issuer=lms.issuer,
-            client_id=lms.client_id,
-            auth_login_url=lms.auth_login_url,
-            auth_token_url=lms.auth_token_url,
-            key_set_url=lms.key_set_url,
-            deployment_ids=[lms.deployment_id],
-        )
+        add_platform(session, **lms.registration())
     with serving(app, port):
         yield services, lms
     lms.stop()
