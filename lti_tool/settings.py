@@ -43,6 +43,15 @@ class Settings:
     max_id_token_bytes: int = 65536
     http_timeout: float = 10.0
     log_level: str = "INFO"
+    # Sync (lti_tool/sync): which runner delivers award events, and how it paces itself.
+    sync_runner: str = "embedded"  # embedded | celery | none
+    sync_threads: int = 2
+    sync_poll_interval: float = 1.0
+    sync_lease_seconds: float = 120.0
+    sync_delay_scale: float = 1.0
+    sync_disable_after: float = 432000.0  # a connection failing this long (s) is disabled
+    sync_broker_url: str = field(default="redis://127.0.0.1:6379/0", repr=False)
+    sync_celery_queue: str = "microcred-sync"
 
     @property
     def is_production(self) -> bool:
@@ -60,6 +69,8 @@ class Settings:
         """Absolute public URL for an application path such as `/lti/launch`."""
         return self.public_url.rstrip("/") + path
 
+
+SYNC_RUNNERS = ("embedded", "celery", "none")
 
 _SECRET_FIELDS = {"secret_key", "previous_secret_keys"}
 
@@ -147,6 +158,18 @@ def _finish(settings: Settings) -> Settings:
             raise SettingsError(f"MICROCRED_{name.upper()} must be a positive number")
     if settings.proxy_fix_hops < 0:
         raise SettingsError("MICROCRED_PROXY_FIX_HOPS must be 0 or more")
+
+    if settings.sync_runner not in SYNC_RUNNERS:
+        raise SettingsError(
+            f"MICROCRED_SYNC_RUNNER: {settings.sync_runner!r} is not one of "
+            + ", ".join(repr(r) for r in SYNC_RUNNERS)
+        )
+    if settings.sync_threads < 1 or settings.sync_poll_interval <= 0:
+        raise SettingsError("MICROCRED_SYNC_THREADS and MICROCRED_SYNC_POLL_INTERVAL must be > 0")
+    if settings.sync_lease_seconds <= 0 or settings.sync_delay_scale < 0:
+        raise SettingsError(
+            "MICROCRED_SYNC_LEASE_SECONDS must be > 0 and MICROCRED_SYNC_DELAY_SCALE >= 0"
+        )
 
     changes: dict[str, object] = {"public_url": settings.public_url.rstrip("/")}
     database_url = settings.database_url
