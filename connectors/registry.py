@@ -15,6 +15,7 @@ the reason. Tests (and embedders) can :meth:`Registry.register` classes in-proce
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Mapping
 from importlib.metadata import EntryPoint, entry_points
 from types import MappingProxyType
@@ -66,6 +67,7 @@ class Registry:
         self.group = group
         self._discover = discover
         self._loaded = False
+        self._lock = threading.RLock()
         self._classes: dict[str, type[Connector]] = {}
         self._broken: dict[str, str] = {}
         self._sources: dict[str, str] = {}
@@ -109,10 +111,15 @@ class Registry:
     def _ensure_loaded(self) -> None:
         if self._loaded:
             return
-        self._loaded = True
-        if self._discover:
-            for name, entry_point in self.entry_points().items():
-                self._load(name, entry_point)
+        # Worker threads may look a connector up at the same moment: one of them loads,
+        # the others wait instead of seeing a half-filled registry.
+        with self._lock:
+            if self._loaded:
+                return
+            if self._discover:
+                for name, entry_point in self.entry_points().items():
+                    self._load(name, entry_point)
+            self._loaded = True
 
     def _load(self, name: str, entry_point: EntryPoint) -> None:
         dist = entry_point.dist.name if entry_point.dist is not None else "unknown distribution"
