@@ -309,5 +309,397 @@ def keys_list() -> None:
         click.echo(f"{kid}  {status:<8} created {created}")
 
 
+# -- sync: worker, delivery status and replay, connections ------------------------------
+
+
+def _sync_database() -> tuple[Settings, Database]:
+    settings = _settings()
+    database = _database(settings)
+    if _pending(database):
+        _fail("the database schema is not current: run `microcred db upgrade` first")
+    return settings, database
+
+
+@main.command()
+@click.option(
+    "--threads",
+    default=None,
+    type=click.IntRange(1, 64),
+    help="Delivery threads (default: MICROCRED_SYNC_THREADS).",
+)
+def worker(threads: int | None) -> None:
+    """Deliver award events to connections until stopped (SIGTERM/SIGINT: finish, then exit).
+
+    With MICROCRED_SYNC_RUNNER=celery it only sweeps due deliveries onto the Celery queue
+    (run `celery -A lti_tool.sync.celery_app worker` for the deliveries).
+    """
+    import logging
+    import signal
+    import threading
+
+    from .sync import install
+    from .sync.engine import Engine
+    from .sync.runner import EmbeddedRunner
+
+    settings, database = _sync_database()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if settings.sync_runner == "none":
+        _fail("MICROCRED_SYNC_RUNNER is 'none': sync is switched off")
+    install()
+    stopping = threading.Event()
+
+    def _stop(signum: int, _frame: object) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    engine = Engine(database, settings)
+    if settings.sync_runner == "celery":
+        from .sync.celery_app import Sweeper, make_celery
+
+        sweeper = Sweeper(make_celery(settings), engine, settings.sync_poll_interval)
+        thread = threading.Thread(target=sweeper.run, name="sync-sweeper", daemon=True)
+        thread.start()
+        click.echo("Sync sweeper running (Celery runner): due deliveries go to the queue.")
+        try:
+            while not stopping.wait(1.0):
+                pass
+        finally:
+            sweeper.stop()
+            thread.join(30)
+            database.dispose()
+        click.echo("Sync worker stopped.")
+        return
+    runner = EmbeddedRunner(
+        engine,
+        threads=threads or settings.sync_threads,
+        poll_interval=settings.sync_poll_interval,
+    )
+    runner.start()
+    click.echo(f"Sync worker running with {runner.threads} thread(s); SIGTERM stops it.")
+    try:
+        while not stopping.wait(1.0):
+            pass
+    finally:
+        runner.stop()
+        database.dispose()
+    click.echo("Sync worker stopped.")
+
+
+@main.group()
+def sync() -> None:
+    """Deliveries of award events to connections."""
+
+
+@sync.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def sync_status(as_json: bool) -> None:
+    """Deliveries per state, per connection."""
+    from .models import Connection
+    from .sync.engine import status_counts
+
+    _, database = _sync_database()
+    with database.read_session() as session:
+        counts = status_counts(session)
+        rows: list[dict[str, Any]] = [
+            {
+                "connection_id": c.id,
+                "name": c.name,
+                "connector": c.connector,
+                "state": c.state,
+                "reason": c.pause_reason or c.disabled_reason,
+                "deliveries": counts.get(c.id, {}),
+            }
+            for c in session.scalars(select(Connection).order_by(Connection.id))
+        ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("No connections. Add one with `microcred connections add`.")
+    for row in rows:
+        states = ", ".join(f"{k}={v}" for k, v in sorted(row["deliveries"].items())) or "none"
+        click.echo(
+            f"{row['connection_id']:>4}  {row['name']:<24} {row['connector']:<10} "
+            f"{row['state']:<8} {states}"
+        )
+        if row["reason"]:
+            click.echo(f"      {row['reason']}")
+
+
+@sync.command("replay")
+@click.option("--dead", is_flag=True, required=True, help="Replay dead-lettered deliveries.")
+@click.option("--connection", "connection_id", type=int, default=None, help="Only this one.")
+def sync_replay(dead: bool, connection_id: int | None) -> None:
+    """Put dead deliveries back in the queue (their attempt log is kept)."""
+    from .sync.engine import replay
+
+    _, database = _sync_database()
+    with database.session() as session:
+        count = replay(session, connection_id=connection_id)
+    click.echo(f"Replaying {count} dead delivery(ies).")
+
+
+@main.group()
+def connections() -> None:
+    """Connections: a tenant's configured use of a connector (webhook, xapi, ...)."""
+
+
+def _parse_pairs(pairs: tuple[str, ...], what: str) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, raw = pair.partition("=")
+        if not sep or not name:
+            _fail(f"{what} {pair.split('=')[0]!r}: use NAME=VALUE")
+        try:
+            values[name] = json.loads(raw)
+        except ValueError:
+            values[name] = raw
+    return values
+
+
+@connections.command("add")
+@click.option("--platform-id", required=True, type=int, help="The tenant (platforms list).")
+@click.option("--connector", required=True, help="Connector key, e.g. webhook or xapi.")
+@click.option("--name", required=True, help="A name unique within the tenant.")
+@click.option(
+    "--setting", "setting_pairs", multiple=True, help="NAME=VALUE (JSON or text); repeat."
+)
+@click.option(
+    "--secrets-json",
+    envvar="MICROCRED_CONNECTION_SECRETS",
+    default=None,
+    help="Secret settings as a JSON object (better: env MICROCRED_CONNECTION_SECRETS).",
+)
+@click.option(
+    "--identity-mapping",
+    default="lti_sub",
+    show_default=True,
+    help="email | lti_sub | hr_id:<key> | table",
+)
+@click.option("--rate-limit", type=click.IntRange(1), default=None, help="Requests per minute.")
+def connections_add(
+    platform_id: int,
+    connector: str,
+    name: str,
+    setting_pairs: tuple[str, ...],
+    secrets_json: str | None,
+    identity_mapping: str,
+    rate_limit: int | None,
+) -> None:
+    """Add a connection (settings validated by the connector; secrets stored encrypted)."""
+    from connectors.registry import RegistryError
+    from connectors.settings import SettingsError as ConnectorSettingsError
+
+    from .sync.connections import ConnectionConfigError, add_connection
+
+    settings, database = _sync_database()
+    try:
+        secrets = json.loads(secrets_json) if secrets_json else {}
+    except ValueError:
+        _fail("the secrets are not a JSON object (their text is not shown)")
+    if not isinstance(secrets, dict):
+        _fail("the secrets must be a JSON object")
+    box = SecretBox(settings.secret_key, settings.previous_secret_keys)
+    try:
+        with database.session() as session:
+            created = add_connection(
+                session,
+                box,
+                platform_id=platform_id,
+                connector=connector,
+                name=name,
+                settings=_parse_pairs(setting_pairs, "--setting"),
+                secrets=secrets,
+                identity_mapping=identity_mapping,
+                rate_limit_per_minute=rate_limit,
+            )
+            new_id = created.id
+    except (ConnectionConfigError, ConnectorSettingsError, RegistryError) as exc:
+        _fail(str(exc))
+    click.echo(f"Added connection {new_id}: {name} ({connector}) for platform {platform_id}")
+
+
+@connections.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def connections_list(as_json: bool) -> None:
+    """List connections (secrets are never shown)."""
+    from .models import Connection
+
+    _, database = _sync_database()
+    with database.read_session() as session:
+        rows = [
+            {
+                "id": c.id,
+                "platform_id": c.platform_id,
+                "connector": c.connector,
+                "name": c.name,
+                "settings": c.settings,
+                "has_secrets": c.secrets_encrypted is not None,
+                "identity_mapping": c.identity_mapping,
+                "rate_limit_per_minute": c.rate_limit_per_minute,
+                "state": c.state,
+                "reason": c.pause_reason or c.disabled_reason,
+            }
+            for c in session.scalars(select(Connection).order_by(Connection.id))
+        ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        click.echo(
+            f"{row['id']:>4}  platform={row['platform_id']}  {row['name']:<24} "
+            f"{row['connector']:<10} {row['state']:<8} mapping={row['identity_mapping']}"
+        )
+        if row["reason"]:
+            click.echo(f"      {row['reason']}")
+
+
+def _connection_op(connection_id: int, fn: Callable[[Session, Any], str]) -> None:
+    from .models import Connection
+
+    _, database = _sync_database()
+    with database.session() as session:
+        found = session.get(Connection, connection_id)
+        if found is None:
+            _fail(f"no connection {connection_id}")
+        click.echo(fn(session, found))
+
+
+@connections.command("pause")
+@click.argument("connection_id", type=int)
+@click.option("--reason", default="paused by an administrator", show_default=True)
+def connections_pause(connection_id: int, reason: str) -> None:
+    """Stop delivering to a connection (deliveries queue up)."""
+    from .sync.connections import pause
+
+    def run(_session: Session, found: Any) -> str:
+        pause(found, reason)
+        return f"Paused connection {found.id}."
+
+    _connection_op(connection_id, run)
+
+
+@connections.command("resume")
+@click.argument("connection_id", type=int)
+def connections_resume(connection_id: int) -> None:
+    """Resume a paused or automatically disabled connection; waiting deliveries go now."""
+    from .sync.engine import resume
+
+    def run(session: Session, found: Any) -> str:
+        resume(session, found)
+        return f"Resumed connection {found.id}."
+
+    _connection_op(connection_id, run)
+
+
+@connections.command("test")
+@click.argument("connection_id", type=int)
+def connections_test(connection_id: int) -> None:
+    """Check reachability and credentials (the connector's check(); nothing is stored)."""
+    import requests
+
+    from connectors.registry import RegistryError
+    from connectors.settings import SettingsError as ConnectorSettingsError
+
+    from .models import Connection
+    from .sync.connections import check_connection
+
+    settings, database = _sync_database()
+    with database.read_session() as session:
+        found = session.get(Connection, connection_id)
+        if found is None:
+            _fail(f"no connection {connection_id}")
+        session.expunge(found)
+    box = SecretBox(settings.secret_key, settings.previous_secret_keys)
+    with requests.Session() as http:
+        try:
+            result = check_connection(found, box, http)
+        except (RegistryError, ConnectorSettingsError) as exc:
+            _fail(str(exc))
+    status = f" (HTTP {result.status_code})" if result.status_code else ""
+    click.echo(f"{result.outcome}{status}: {result.detail or 'ok'}")
+    if not result.ok:
+        sys.exit(1)
+
+
+# -- Open Badges issuer keys ------------------------------------------------------------
+
+
+def _issuance_config() -> Any:
+    from .credentials.issuance import IssuanceConfig
+
+    settings = _settings()
+    return IssuanceConfig(
+        public_url=settings.public_url,
+        box=SecretBox(settings.secret_key, settings.previous_secret_keys),
+        tool_name=settings.tool_name,
+    )
+
+
+def _install_credential_issuer() -> None:
+    """CLI start-up: every award a command makes gets its signed OB 3.0 credential. Settings are
+    read on the first award event; an issuer installed by an app in this process is kept."""
+    from .credentials import issuance
+
+    if issuance.installed() is None:
+        issuance.install(issuance.CredentialIssuer(_issuance_config))
+
+
+_main_callback = main.callback
+
+
+def _main_with_credential_issuer(*args: Any, **kwargs: Any) -> Any:
+    _install_credential_issuer()
+    return _main_callback(*args, **kwargs) if _main_callback is not None else None
+
+
+main.callback = _main_with_credential_issuer
+
+
+@keys.command("rotate-issuer")
+def keys_rotate_issuer() -> None:
+    """New Ed25519 issuer key for OB 3.0 credentials; old keys stay in the DID document."""
+    from .credentials import issuerkeys
+
+    config = _issuance_config()
+
+    def run(session: Session) -> tuple[str, int]:
+        row = issuerkeys.rotate(session, config.box, config.identity)
+        return row.public_key_multibase, len(issuerkeys.published_keys(session, config.identity))
+
+    multibase, count = _with_session(run)
+    click.echo(
+        f"Issuer {config.identity} now signs with {multibase}; "
+        f"{count} key(s) published under assertionMethod."
+    )
+
+
+@connections.command("import-mapping")
+@click.argument("connection_id", type=int)
+@click.argument("csv_file", type=click.File("r", encoding="utf-8-sig"))
+def connections_import_mapping(connection_id: int, csv_file: Any) -> None:
+    """Load learner ids for a connection in mapping mode `table` from a CSV file with the
+    columns `sub` (the learner's LTI sub) and `external_id` (their id in the target)."""
+    import csv
+
+    from .sync.connections import ConnectionConfigError, import_identity_mapping
+
+    reader = csv.DictReader(csv_file)
+    if not reader.fieldnames or not {"sub", "external_id"} <= set(reader.fieldnames):
+        _fail("the CSV file needs a header line with the columns sub,external_id")
+
+    def run(session: Session, found: Any) -> str:
+        try:
+            count = import_identity_mapping(session, found, reader)
+        except ConnectionConfigError as exc:
+            _fail(str(exc))
+        return f"Imported {count} identity mapping(s) for connection {found.id}."
+
+    _connection_op(connection_id, run)
+
+
 if __name__ == "__main__":
     main()
