@@ -17,6 +17,10 @@ from .lti.errors import LaunchRefused
 from .requestscope import close_db, db
 from .services import Services
 from .settings import Settings, load_settings
+from .sync import outbox as sync_outbox
+from .web import credentials as credentials_web
+from .web import instructor as web_instructor
+from .web import learner as web_learner
 from .web import pages
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
@@ -57,6 +61,12 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.register_blueprint(lti_registration.bp)
     app.register_blueprint(lti_canvas.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(web_instructor.bp)
+    app.register_blueprint(web_learner.bp)
+    app.register_blueprint(credentials_web.bp)
+    credentials_web.install_issuer(app)  # OB 3.0 credential per award (award listener)
+    if settings.sync_runner != "none":
+        sync_outbox.install()  # one delivery row per enabled connection, in the award's transaction
 
     app.after_request(_security_headers)
     app.register_error_handler(LaunchRefused, _launch_refused)

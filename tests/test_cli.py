@@ -117,8 +117,9 @@ def test_commands_refuse_an_outdated_schema(
     database: Database,  # type: ignore[no-untyped-def]
 ) -> None:
     with database.engine.begin() as conn:
-        current = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
-        conn.execute(text("UPDATE alembic_version SET version_num = '0002'"))
+        current = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+        conn.execute(text("DELETE FROM alembic_version"))
+        conn.execute(text("INSERT INTO alembic_version (version_num) VALUES ('0002')"))
     try:
         result = CliRunner().invoke(main, ["platforms", "list"])
         assert result.exit_code == 2
@@ -130,7 +131,11 @@ def test_commands_refuse_an_outdated_schema(
         assert "does not know" in result.output
     finally:
         with database.engine.begin() as conn:
-            conn.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": current})
+            conn.execute(text("DELETE FROM alembic_version"))
+            for version in current:
+                conn.execute(
+                    text("INSERT INTO alembic_version (version_num) VALUES (:v)"), {"v": version}
+                )
 
 
 def test_configuration_errors_are_reported_not_raised(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,12 +4,17 @@ from .achievements import Achievement, AchievementAlignment, AchievementImage, I
 from .audit import AuditEvent
 from .awards import Award
 from .base import Base, utcnow
+from .issued import IssuedCredential as IssuedCredential
+from .issued import IssuerKey as IssuerKey
+from .issued import StatusList as StatusList
+from .issued import StatusListAllocation as StatusListAllocation
 from .keys import ToolKey
 from .lti_state import LaunchData, LoginState
 from .pathways import Pathway, PathwayNode
 from .people import Context, Enrollment, ResourceLink, User
 from .platforms import Deployment, Platform, PlatformKeySet
 from .sessions import ToolSession
+from .sync import Connection, Delivery, DeliveryAttempt, IdentityMapping
 
 __all__ = [
     "Achievement",
@@ -18,9 +23,13 @@ __all__ = [
     "AuditEvent",
     "Award",
     "Base",
+    "Connection",
     "Context",
+    "Delivery",
+    "DeliveryAttempt",
     "Deployment",
     "Enrollment",
+    "IdentityMapping",
     "IssuerProfile",
     "LaunchData",
     "LoginState",
