@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn
 
 import click
 from sqlalchemy import select
@@ -18,8 +18,6 @@ from .models import Platform
 from .platforms import PlatformError, add_platform, remove_platform
 from .secretbox import SecretBox
 from .settings import Settings, SettingsError, load_settings
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _fail(message: str) -> NoReturn:

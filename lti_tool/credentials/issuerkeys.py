@@ -13,10 +13,9 @@ Framework-free (no Flask); nothing here commits.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -44,13 +43,6 @@ def issuer_identity(public_url: str) -> str:
         return did_web_from_url(public_url)
     except KeyFormatError:
         return DID_KEY_ISSUER
-
-
-def issuer_did_for(identity: str, key: Ed25519PublicKey) -> str:
-    """The DID a credential signed with ``key`` names as its issuer."""
-    if identity == DID_KEY_ISSUER:
-        return "did:key:" + public_key_multibase(key)
-    return identity
 
 
 def _new_key_row(box: SecretBox, identity: str) -> IssuerKey:
@@ -146,7 +138,3 @@ class KeyCache:
         with self._lock:
             self._keys[cache_key] = key
         return key
-
-
-def public_keys_of(rows: Sequence[IssuerKey]) -> list[Ed25519PublicKey]:
-    return [public_key_from_multibase(r.public_key_multibase) for r in rows]

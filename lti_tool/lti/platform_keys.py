@@ -82,11 +82,6 @@ class PlatformKeyCache:
             )
         return key
 
-    def forget(self, platform_id: int) -> None:
-        with self._lock:
-            self._entries.pop(platform_id, None)
-            self._last_forced.pop(platform_id, None)
-
     def _stale(self, entry: _Entry) -> bool:
         return time.monotonic() - entry.loaded_at > self.ttl
 

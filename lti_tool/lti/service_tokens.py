@@ -29,7 +29,6 @@ class ServiceTokenCache:
     timeout: float = 10
     _tokens: dict[tuple[str, str, tuple[str, ...]], tuple[str, float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    requests_made: int = 0
 
     def forget(self, registration: Registration, scopes: Sequence[str]) -> None:
         key = (
@@ -91,7 +90,6 @@ class ServiceTokenCache:
             },
             timeout=self.timeout,
         )
-        self.requests_made += 1
         if not response.ok:
             raise LtiServiceException(response)
         body = response.json()

@@ -105,10 +105,6 @@ def sort_lines(lines: list[str]) -> list[str]:
     return lines
 
 
-def _is_bnode(term: str) -> bool:
-    return term.startswith("_:")
-
-
 class _Issuer:
     """Identifier issuer (RDFC-1.0 §4.5): prefix + counter, remembering issue order."""
 
