@@ -3,7 +3,14 @@
 Secret fields carry ``metadata={"secret": True}``; see :mod:`connectors.settings`.
 """
 
+from schemas.connectors.successfactors import SuccessFactorsSettingsSchema
 from schemas.connectors.webhook import WebhookSettingsSchema
+from schemas.connectors.workday import WorkdaySettingsSchema
 from schemas.connectors.xapi import XapiSettingsSchema
 
-__all__ = ["WebhookSettingsSchema", "XapiSettingsSchema"]
+__all__ = [
+    "SuccessFactorsSettingsSchema",
+    "WebhookSettingsSchema",
+    "WorkdaySettingsSchema",
+    "XapiSettingsSchema",
+]
