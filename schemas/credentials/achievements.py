@@ -75,6 +75,11 @@ class ResultDescriptionSchema(Schema):
 
     @validates_schema
     def _consistent(self, data: dict[str, Any], **_: Any) -> None:
+        # A result description is replaced whole, so a partial load of its parent (PATCH)
+        # still needs its type; marshmallow passes `partial` down to nested schemas.
+        for name in ("result_type", "name"):
+            if name not in data:
+                raise ValidationError("Missing data for required field.", name)
         if data["result_type"] == "Percent":
             if data.get("levels"):
                 raise ValidationError("a Percent result has no levels", "levels")
