@@ -75,6 +75,12 @@ def offline_document_loader(url: str, options: Any = None) -> RemoteDocument:
     return _remote_document(url, json.loads(json.dumps(bundled_context(url))))
 
 
+def unknown_contexts(context: Any) -> list[str]:
+    """The context URLs of a ``@context`` value that are not bundled (inline objects pass)."""
+    items = context if isinstance(context, list) else [context]
+    return [item for item in items if isinstance(item, str) and item not in BUNDLED_CONTEXT_FILES]
+
+
 def make_document_loader(extra: Mapping[str, Mapping[str, Any]]) -> DocumentLoader:
     """An offline loader serving the bundled contexts plus ``extra`` (URL -> parsed JSON).
 

@@ -32,8 +32,11 @@ from .canonical import (
     canonicalize_full,
     default_canonicalizer,
 )
-from .contexts import DocumentLoader
+from .contexts import DocumentLoader, unknown_contexts
 from .keys import (
+    DID_RESOLUTION_FAILED,
+    UNKNOWN_DID_METHOD,
+    DidResolutionError,
     KeyFormatError,
     SigningKey,
     multibase_b58_decode,
@@ -48,6 +51,13 @@ CRYPTOSUITE: Final = "eddsa-rdfc-2022"
 ASSERTION_METHOD: Final = "assertionMethod"
 
 DidResolver = Callable[[str], Mapping[str, Any]]
+
+#: Why a proof failed (``VerificationResult.kinds``); DID kinds come from :mod:`keys`.
+BAD_SIGNATURE: Final = "bad-signature"
+ISSUER_NOT_CONTROLLER: Final = "issuer-not-controller"
+UNKNOWN_CONTEXT: Final = "unknown-context"
+INVALID_PROOF: Final = "invalid-proof"
+INVALID_DOCUMENT: Final = "invalid-document"
 
 
 class ProofError(ValueError):
@@ -172,6 +182,8 @@ class VerificationResult:
     errors: tuple[str, ...] = ()
     verification_method: str | None = None
     controller: str | None = None
+    #: One failure kind per error (BAD_SIGNATURE, UNKNOWN_CONTEXT, a DID kind, ...).
+    kinds: tuple[str, ...] = ()
 
     def __bool__(self) -> bool:
         return self.verified
@@ -191,9 +203,9 @@ def _public_key(method: str, resolver: DidResolver | None) -> tuple[str, Ed25519
         return resolve_did_key(method)
     did = method.partition("#")[0]
     if not did.startswith("did:") or "#" not in method:
-        raise KeyFormatError(f"unsupported verification method {method!r}")
+        raise DidResolutionError(UNKNOWN_DID_METHOD, f"unsupported verification method {method!r}")
     if resolver is None:
-        raise KeyFormatError(f"no DID resolver configured for {did}")
+        raise DidResolutionError(UNKNOWN_DID_METHOD, f"no DID resolver configured for {did}")
     document = resolver(did)
     return did, public_key_from_did_document(dict(document), method)
 
@@ -213,11 +225,20 @@ def verify(
     raw = document.get("proof")
     proofs = raw if isinstance(raw, list) else [raw] if raw is not None else []
     if not proofs:
-        return VerificationResult(False, ("no proof",))
+        return VerificationResult(False, ("no proof",), kinds=(INVALID_PROOF,))
     unsecured = {k: v for k, v in document.items() if k != "proof"}
     if "@context" not in unsecured:
-        return VerificationResult(False, ("document has no @context",))
+        return VerificationResult(False, ("document has no @context",), kinds=(INVALID_DOCUMENT,))
+    if loader is None:
+        unknown = unknown_contexts(unsecured["@context"])
+        if unknown:
+            return VerificationResult(
+                False,
+                (f"unknown JSON-LD context(s), not loaded: {', '.join(unknown)}",),
+                kinds=(UNKNOWN_CONTEXT,),
+            )
     errors: list[str] = []
+    kinds: list[str] = []
     method: str | None = None
     controller: str | None = None
     doc_hash: bytes | None = None
@@ -234,15 +255,26 @@ def verify(
             )
         except _ProofInvalid as exc:
             errors.append(str(exc))
-        except (KeyFormatError, CanonicalizationFailed, JsonLdSafetyError) as exc:
+            kinds.append(exc.kind)
+        except DidResolutionError as exc:
+            errors.append(str(exc))
+            kinds.append(exc.kind)
+        except KeyFormatError as exc:
             errors.append(f"{type(exc).__name__}: {exc}")
+            kinds.append(DID_RESOLUTION_FAILED)
+        except (CanonicalizationFailed, JsonLdSafetyError) as exc:
+            errors.append(f"{type(exc).__name__}: {exc}")
+            kinds.append(INVALID_DOCUMENT)
         except CanonicalizationError as exc:
             errors.append(f"canonicalization: {exc}")
-    return VerificationResult(not errors, tuple(errors), method, controller)
+            kinds.append(INVALID_DOCUMENT)
+    return VerificationResult(not errors, tuple(errors), method, controller, tuple(kinds))
 
 
 class _ProofInvalid(Exception):
-    pass
+    def __init__(self, message: str, kind: str = INVALID_PROOF) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 def _verify_one(
@@ -291,7 +323,8 @@ def _verify_one(
     issuer = _issuer_id(unsecured)
     if require_issuer_controller and issuer != controller:
         raise _ProofInvalid(
-            f"issuer {issuer!r} is not the controller {controller!r} of the verification method"
+            f"issuer {issuer!r} is not the controller {controller!r} of the verification method",
+            ISSUER_NOT_CONTROLLER,
         )
     config_hash = _canonical_hash(proof_configuration(unsecured, proof), canonicalizer, loader)
     if doc_hash is None:
@@ -299,5 +332,5 @@ def _verify_one(
     try:
         public_key.verify(signature, config_hash + doc_hash)
     except InvalidSignature:
-        raise _ProofInvalid("signature does not verify") from None
+        raise _ProofInvalid("signature does not verify", BAD_SIGNATURE) from None
     return method, controller

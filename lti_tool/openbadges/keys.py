@@ -28,6 +28,20 @@ class KeyFormatError(ValueError):
     """A multibase / multikey / DID value is malformed or of an unsupported kind."""
 
 
+#: Why a DID could not be resolved (``DidResolutionError.kind``).
+UNKNOWN_DID_METHOD = "unknown-did-method"
+DID_HOST_NOT_ALLOWED = "did-host-not-allowed"
+DID_RESOLUTION_FAILED = "did-resolution-failed"
+
+
+class DidResolutionError(KeyFormatError, LookupError):
+    """A DID (or a document it points to) could not be resolved; ``kind`` says why."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
 def multibase_b58_encode(data: bytes) -> str:
     """Multibase base58btc: ``"z"`` + base58 (Bitcoin alphabet)."""
     return "z" + base58.b58encode(data).decode("ascii")
