@@ -2,6 +2,8 @@
 
 The requirement tree is stored as rows so that "which pathways depend on this achievement
 or on that pathway" is one indexed query (the auto-award and the cycle check both ask it).
+A `PathwayWithdrawal` marks a pathway credential that the cascade (not a person) withdrew,
+so that only those come back by themselves when the requirements are met again.
 """
 
 from __future__ import annotations
@@ -78,3 +80,24 @@ class PathwayNode(Base):
     )
 
     pathway: Mapped[Pathway] = relationship(back_populates="nodes", foreign_keys=[pathway_id])
+
+
+class PathwayWithdrawal(Base):
+    """The pathway award `award_id` was withdrawn by the cascade because its requirement tree
+    stopped being met when `cause_award_id` became `cause_status`. The row lives exactly as
+    long as that withdrawal stands: any later change of the award deletes it."""
+
+    __tablename__ = "pathway_withdrawals"
+
+    award_id: Mapped[int] = mapped_column(
+        ForeignKey("awards.id", ondelete="CASCADE"), primary_key=True
+    )
+    platform_id: Mapped[int] = mapped_column(
+        ForeignKey("platforms.id", ondelete="CASCADE"), index=True
+    )
+    pathway_id: Mapped[int] = mapped_column(ForeignKey("pathways.id", ondelete="CASCADE"))
+    cause_award_id: Mapped[int | None] = mapped_column(
+        ForeignKey("awards.id", ondelete="SET NULL"), default=None
+    )
+    cause_status: Mapped[str] = mapped_column(String(16))
+    withdrawn_at: Mapped[datetime] = mapped_column(default=utcnow)
