@@ -30,7 +30,7 @@ from celery import Celery  # type: ignore[import-untyped]
 from lti_tool.db import Database
 from lti_tool.settings import Settings, load_settings
 
-from .engine import Engine, worker_name
+from .engine import Engine, build_engine, worker_name
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def engine() -> Engine:
     with _lock:
         if _engine is None or _engine[0] != os.getpid():
             settings = load_settings()
-            _engine = (os.getpid(), Engine(Database(settings.database_url), settings))
+            _engine = (os.getpid(), build_engine(Database(settings.database_url), settings))
         return _engine[1]
 
 

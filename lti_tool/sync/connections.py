@@ -85,6 +85,63 @@ def add_connection(
     return connection
 
 
+def stored_secrets(connection: Connection, box: SecretBox) -> dict[str, Any]:
+    """The connection's secret settings, decrypted (never display or log them)."""
+    if not connection.secrets_encrypted:
+        return {}
+    loaded: dict[str, Any] = json.loads(box.decrypt(connection.secrets_encrypted))
+    return loaded
+
+
+def update_connection(
+    session: Session,
+    box: SecretBox,
+    connection: Connection,
+    *,
+    name: str,
+    settings: Mapping[str, Any],
+    new_secrets: Mapping[str, Any],
+    identity_mapping: str,
+    rate_limit_per_minute: int | None,
+    enabled: bool,
+    registry: Registry | None = None,
+) -> Connection:
+    """Change a connection. ``new_secrets`` replaces only the secret fields it holds; the
+    others keep their stored values (secrets are write-only: nobody reads them back)."""
+    registry = registry or default_registry
+    hidden = secret_fields(registry.get(connection.connector).settings_schema)
+    misplaced = sorted(set(settings) & hidden)
+    if misplaced:
+        raise ConnectionConfigError(
+            f"secret field(s) {', '.join(misplaced)} must be given as secrets"
+        )
+    secrets = {**stored_secrets(connection, box), **new_secrets}
+    registry.validate_settings(connection.connector, settings, secrets)  # raises SettingsError
+    if rate_limit_per_minute is not None and rate_limit_per_minute < 1:
+        raise ConnectionConfigError("the rate limit is at least 1 request per minute")
+    taken = session.scalar(
+        select(Connection.id).where(
+            Connection.platform_id == connection.platform_id,
+            Connection.name == name,
+            Connection.id != connection.id,
+        )
+    )
+    if taken is not None:
+        raise ConnectionConfigError(f"this platform already has a connection named {name!r}")
+    connection.name = name
+    connection.settings = dict(settings)
+    connection.secrets_encrypted = box.encrypt(json.dumps(secrets).encode()) if secrets else None
+    connection.identity_mapping = check_mapping(identity_mapping)
+    if connection.rate_limit_per_minute != rate_limit_per_minute:
+        connection.bucket_tokens = None  # the bucket refills at the new rate
+        connection.bucket_updated_at = None
+    connection.rate_limit_per_minute = rate_limit_per_minute
+    connection.enabled = enabled
+    connection.updated_at = utcnow()  # workers rebuild their connector for the new settings
+    session.flush()
+    return connection
+
+
 def pause(connection: Connection, reason: str) -> None:
     connection.paused = True
     connection.pause_reason = reason
@@ -99,11 +156,7 @@ def check_connection(
 ) -> Result:
     """Run the connector's check() (call it with no transaction open)."""
     registry = registry or default_registry
-    secrets = (
-        json.loads(box.decrypt(connection.secrets_encrypted))
-        if connection.secrets_encrypted
-        else {}
-    )
+    secrets = stored_secrets(connection, box)
     connector = registry.get(connection.connector)(dict(connection.settings), secrets, http)
     return connector.check()
 

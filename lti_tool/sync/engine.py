@@ -11,8 +11,8 @@ One attempt is three steps and never holds a database transaction across the HTT
 2. :meth:`Engine.prepare` reads the award in a read-only session and builds the plain
    :class:`connectors.base.AwardEvent`; :func:`connectors.base.deliver` then runs with no
    transaction open.
-3. :meth:`Engine.record` (a short write transaction) logs the attempt and applies the
-   outcome, but only if this worker still holds the lease.
+3. :meth:`Engine.record_many` (one short write transaction for the batch's outcomes) logs
+   the attempts and applies each outcome, but only if this worker still holds its lease.
 
 Outcomes: ``delivered`` -> done (external id kept); ``retry`` -> the Standard Webhooks
 senders' schedule (immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h) with +-20 %
@@ -31,13 +31,14 @@ import os
 import random
 import socket
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import time
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import requests
-from sqlalchemy import ColumnElement, Select, and_, exists, func, insert, or_, select, update
+from sqlalchemy import Integer, Select, and_, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session, aliased, selectinload
 
 from connectors.base import (
@@ -82,6 +83,8 @@ from lti_tool.models.sync import (
 from lti_tool.secretbox import SecretBox, SecretBoxError
 from lti_tool.settings import Settings
 
+from .credentials import CredentialSource, StoredCredential, StoredCredentials
+
 log = logging.getLogger(__name__)
 
 #: Seconds before attempt n+1 (index n = attempts made so far): the Standard Webhooks
@@ -91,8 +94,6 @@ JITTER = 0.2
 MAX_RETRY_AFTER = 86400.0  # a target cannot push a delivery out by more than a day
 DETAIL_LIMIT = 2000
 QUEUED = "queued"  # lease_owner of a pending delivery whose id is on a task queue
-
-CredentialBuilder = Callable[[Session, Award], Mapping[str, Any] | None]
 
 
 class IdentityError(Exception):
@@ -132,6 +133,14 @@ class Job:
     claimed_at: datetime
 
 
+class Attempted(NamedTuple):
+    """A claimed delivery after its connector call: what :meth:`Engine.record_many` logs."""
+
+    job: Job
+    result: Result
+    pause: str | None = None
+
+
 @dataclass(frozen=True)
 class Prepared:
     """A job with the plain data its connector call needs (no ORM objects)."""
@@ -155,7 +164,7 @@ class Engine:
         settings: Settings,
         *,
         registry: Registry | None = None,
-        credential_builder: CredentialBuilder | None = None,
+        credentials: CredentialSource | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.database = database
@@ -164,11 +173,14 @@ class Engine:
         # Load the plug-ins now, in one thread: Registry's lazy first load is not thread-safe
         # (a second thread can see it half-loaded and report "no connector").
         self.registry.all()
-        self.credential_builder = credential_builder
+        # Loads the signed credentials stored at issuance (sync.credentials.StoredCredentials;
+        # build_engine passes it). Without it events carry no credential.
+        self.credentials = credentials
         self.box = SecretBox(settings.secret_key, settings.previous_secret_keys)
         self.rng = rng or random.Random()
         self._connectors: dict[tuple[int, int], tuple[datetime, Connector]] = {}
         self._connectors_lock = threading.Lock()
+        self._statements: dict[tuple[str, bool], Select[int, int]] = {}
 
     # -- 1. claim ---------------------------------------------------------------------------
 
@@ -181,21 +193,42 @@ class Engine:
         of sorting every due row: in-flight rows whose lease expired (their worker died),
         then pending rows, oldest first.
         """
-        expired = and_(Delivery.status == IN_FLIGHT, Delivery.lease_until < now)
-        rows = [tuple(r) for r in session.execute(self._due_query(now, limit, ids, expired))]
+        rows = self._run_due(session, "expired", now, limit, ids)
         if len(rows) < limit:
-            pending = Delivery.status == PENDING
-            more = session.execute(self._due_query(now, limit - len(rows), ids, pending))
-            rows.extend(tuple(r) for r in more)
-        return rows  # type: ignore[return-value]
+            rows.extend(self._run_due(session, "pending", now, limit - len(rows), ids))
+        return rows
 
-    def _due_query(
+    def _run_due(
         self,
+        session: Session,
+        state: str,
         now: datetime,
         limit: int,
         ids: Sequence[int] | None,
-        state: ColumnElement[bool],
-    ) -> Select[int, int]:
+    ) -> list[tuple[int, int]]:
+        params: dict[str, Any] = {"now": now, "limit": limit}
+        if ids is not None:
+            params["ids"] = list(ids)
+        statement = self._due_query(state, ids is not None)
+        return [(r[0], r[1]) for r in session.execute(statement, params)]
+
+    def _due_query(self, state: str, by_id: bool) -> Select[int, int]:
+        """The due-rows query for ``state`` (expired | pending | unqueued), built once per
+        engine with bound parameters ``now``, ``limit`` (and ``ids``): building it is costly
+        and it runs for every claim."""
+        key = (state, by_id)
+        cached = self._statements.get(key)
+        if cached is not None:
+            return cached
+        now = bindparam("now", type_=Delivery.next_attempt_at.type)
+        condition = {
+            "expired": and_(Delivery.status == IN_FLIGHT, Delivery.lease_until < now),
+            "pending": Delivery.status == PENDING,
+            "unqueued": and_(
+                Delivery.status == PENDING,
+                or_(Delivery.lease_until.is_(None), Delivery.lease_until < now),
+            ),
+        }[state]
         earlier = aliased(Delivery)
         blocked = exists().where(
             earlier.connection_id == Delivery.connection_id,
@@ -207,7 +240,7 @@ class Engine:
             select(Delivery.id, Delivery.connection_id)
             .join(Connection, Connection.id == Delivery.connection_id)
             .where(
-                state,
+                condition,
                 Delivery.next_attempt_at <= now,
                 Connection.enabled.is_(True),
                 Connection.paused.is_(False),
@@ -215,12 +248,13 @@ class Engine:
                 ~blocked,
             )
             .order_by(Delivery.next_attempt_at, Delivery.id)
-            .limit(limit)
+            .limit(bindparam("limit", type_=Integer, literal_execute=True))
         )
-        if ids is not None:
-            query = query.where(Delivery.id.in_(list(ids)))
+        if by_id:
+            query = query.where(Delivery.id.in_(bindparam("ids", expanding=True)))
         if not self.database.is_sqlite:
             query = query.with_for_update(skip_locked=True, of=Delivery)
+        self._statements[key] = query
         return query
 
     def claim(self, owner: str, limit: int = 1, *, ids: Sequence[int] | None = None) -> list[Job]:
@@ -257,22 +291,34 @@ class Engine:
         """
         now = utcnow()
         lease = now + timedelta(seconds=self.settings.sync_lease_seconds)
+        # Find them in a read transaction (on SQLite the scan of the waiting rows must not
+        # hold the write lock), then queue them with a guarded update: a row claimed or
+        # queued by someone else in between is left alone and not returned.
+        with self.database.read_session() as session:
+            found = [d for d, _ in self._run_due(session, "expired", now, limit, None)]
+            found += [
+                d for d, _ in self._run_due(session, "unqueued", now, limit - len(found), None)
+            ]
+        if not found:
+            return []
         free = or_(Delivery.lease_until.is_(None), Delivery.lease_until < now)
         with self.database.session() as session:
-            expired = and_(Delivery.status == IN_FLIGHT, Delivery.lease_until < now)
-            ids = [r.id for r in session.execute(self._due_query(now, limit, None, expired))]
-            unqueued = and_(Delivery.status == PENDING, free)
-            ids += [
-                r.id
-                for r in session.execute(self._due_query(now, limit - len(ids), None, unqueued))
-            ]
-            if ids:
-                session.execute(
+            ids = list(
+                session.scalars(
                     update(Delivery)
-                    .where(Delivery.id.in_(ids))
+                    .where(
+                        Delivery.id.in_(found),
+                        or_(
+                            and_(Delivery.status == IN_FLIGHT, Delivery.lease_until < now),
+                            and_(Delivery.status == PENDING, free),
+                        ),
+                    )
                     .values(status=PENDING, lease_owner=QUEUED, lease_until=lease)
+                    .returning(Delivery.id),
+                    execution_options={"synchronize_session": False},
                 )
-        return ids
+            )
+        return sorted(ids)
 
     def unqueue(self, delivery_id: int) -> None:
         """Forget that ``delivery_id`` is queued (its task could not claim it), so the next
@@ -355,6 +401,7 @@ class Engine:
                     )
                 )
             }
+            stored = self.credentials(session, list(loaded)) if self.credentials is not None else {}
             secrets: dict[int, dict[str, Any] | str] = {}
             out = []
             for job in jobs:
@@ -378,7 +425,11 @@ class Engine:
                 if prepared.pause is None:
                     try:
                         event = self._event(
-                            session, delivery, connection, loaded[delivery.award_id]
+                            session,
+                            delivery,
+                            connection,
+                            loaded[delivery.award_id],
+                            stored.get(delivery.award_id),
                         )
                         prepared = dataclasses.replace(prepared, event=event)
                     except IdentityError as exc:
@@ -394,7 +445,12 @@ class Engine:
         return loaded
 
     def _event(
-        self, session: Session, delivery: Delivery, connection: Connection, award: Award
+        self,
+        session: Session,
+        delivery: Delivery,
+        connection: Connection,
+        award: Award,
+        stored: StoredCredential | None,
     ) -> AwardEvent:
         user: User = award.learner
         achievement: Achievement = award.achievement
@@ -451,9 +507,15 @@ class Engine:
                 ),
                 tags=tuple(achievement.tags or ()),
             ),
-            verification_url=self.settings.url(f"/credentials/{award.id}"),
+            # Awards made before credentials were issued have no credential page of their own:
+            # point at the achievement instead.
+            verification_url=(
+                stored.verification_url
+                if stored is not None
+                else self.settings.url(f"/achievements/{achievement.id}")
+            ),
             expires_at=award.expires_at,
-            credential=self.credential_builder(session, award) if self.credential_builder else None,
+            credential=stored.document if stored is not None else None,
             score=_score(award, achievement),
             external_id=previous,
         )
@@ -531,101 +593,159 @@ class Engine:
         pause: str | None = None,
         renew: Sequence[int] = (),
     ) -> str:
-        """Log the attempt and apply its outcome if ``job.owner`` still holds the lease.
+        """Log one attempt and apply its outcome if ``job.owner`` still holds the lease
+        (see :meth:`record_many`). Returns the delivery's status afterwards, or ``"lost"``."""
+        return self.record_many([Attempted(job, result, pause)], renew=renew)[0]
 
+    def record_many(self, outcomes: Sequence[Attempted], *, renew: Sequence[int] = ()) -> list[str]:
+        """Log the attempts and apply their outcomes, in one short write transaction.
+
+        An outcome is applied only if its job's owner still holds the lease; otherwise the
+        attempt is logged with ``applied = false`` and ``"lost"`` is returned for it.
         ``renew``: other deliveries this worker claimed and has not attempted yet; their
-        leases are extended in the same transaction. Returns the delivery's status
-        afterwards, or ``"lost"`` if the lease was lost (the attempt is logged, not applied).
+        leases are extended in the same transaction. Returns the status of each delivery
+        afterwards, in the order of ``outcomes``.
         """
+        if not outcomes:
+            return []
         now = utcnow()
-        detail = (result.detail or "")[:DETAIL_LIMIT]
+        lease = now + timedelta(seconds=self.settings.sync_lease_seconds)
         with self.database.session() as session:
-            row = session.execute(
-                select(Delivery.status, Delivery.lease_owner, Delivery.attempts)
-                .where(Delivery.id == job.delivery_id)
-                .with_for_update()
-            ).one()
-            applied = row.status == IN_FLIGHT and row.lease_owner == job.owner
-            session.execute(
-                insert(DeliveryAttempt).values(
-                    delivery_id=job.delivery_id,
-                    worker=job.owner[:128],
-                    started_at=job.claimed_at,
-                    finished_at=now,
-                    outcome=str(result.outcome) if pause is None else "paused",
-                    status_code=result.status_code,
-                    detail=detail,
-                    applied=applied,
+            ids = sorted({o.job.delivery_id for o in outcomes})
+            current = {
+                row.id: row
+                for row in session.execute(
+                    select(
+                        Delivery.id,
+                        Delivery.status,
+                        Delivery.lease_owner,
+                        Delivery.attempts,
+                        Delivery.next_attempt_at,
+                        Delivery.external_id,
+                    )
+                    .where(Delivery.id.in_(ids))
+                    .order_by(Delivery.id)
+                    .with_for_update()
                 )
-            )
-            if renew:
+            }
+            logged: list[dict[str, Any]] = []
+            changes: list[dict[str, Any]] = []
+            statuses: list[str] = []
+            # What happened to each connection, last outcome wins: "ok", "failing", or a
+            # pause reason.
+            effects: dict[int, str | tuple[str]] = {}
+            for job, result, pause in outcomes:
+                row = current.get(job.delivery_id)
+                if row is None:  # deleted meanwhile (its award was deleted): nothing to record
+                    statuses.append("gone")
+                    continue
+                applied = row.status == IN_FLIGHT and row.lease_owner == job.owner
+                detail = (result.detail or "")[:DETAIL_LIMIT]
+                logged.append(
+                    {
+                        "delivery_id": job.delivery_id,
+                        "worker": job.owner[:128],
+                        "started_at": job.claimed_at,
+                        "finished_at": now,
+                        "outcome": str(result.outcome) if pause is None else "paused",
+                        "status_code": result.status_code,
+                        "detail": detail,
+                        "applied": applied,
+                    }
+                )
+                if not applied:
+                    log.warning(
+                        "delivery %s: lease lost before the outcome was recorded", job.delivery_id
+                    )
+                    statuses.append("lost")
+                    continue
+                values, effect = self._outcome(row, result, pause, detail, now)
+                effects[job.connection_id] = effect
+                changes.append(values)
+                statuses.append(str(values["status"]))
+            if logged:
+                session.execute(insert(DeliveryAttempt), logged)
+            waiting = sorted(set(renew) - set(ids))
+            if waiting:
                 session.execute(
                     update(Delivery)
                     .where(
-                        Delivery.id.in_(list(renew)),
-                        Delivery.lease_owner == job.owner,
+                        Delivery.id.in_(waiting),
+                        Delivery.lease_owner == outcomes[0].job.owner,
                         Delivery.status == IN_FLIGHT,
                     )
-                    .values(lease_until=now + timedelta(seconds=self.settings.sync_lease_seconds))
+                    .values(lease_until=lease)
                 )
-            if not applied:
-                log.warning(
-                    "delivery %s: lease lost before the outcome was recorded", job.delivery_id
-                )
-                return "lost"
-            attempts = row.attempts
-            values: dict[str, Any] = {
-                "last_outcome": str(result.outcome),
-                "last_status_code": result.status_code,
-                "last_detail": detail,
-                "lease_owner": None,
-                "lease_until": None,
-                "updated_at": now,
-            }
-            if pause is not None or result.outcome is Outcome.UNAUTHORIZED:
-                reason = pause or (
-                    f"the target refused our credentials: {detail or 'unauthorized'}"
-                )
-                self._pause(session, job.connection_id, reason, now)
-                # Waits for the connection to be resumed; this try does not count.
-                values.update(status=PENDING, attempts=max(0, attempts - 1), next_attempt_at=now)
-            elif result.outcome is Outcome.DELIVERED:
-                values.update(status=DELIVERED, delivered_at=now, external_id=result.external_id)
-                session.execute(
-                    update(Connection)
-                    .where(
-                        Connection.id == job.connection_id, Connection.failing_since.is_not(None)
-                    )
-                    .values(failing_since=None)
-                )
-            elif result.outcome is Outcome.REJECTED:
-                values.update(status=DEAD)
-            else:
-                delay = retry_delay(
-                    attempts,
-                    scale=self.settings.sync_delay_scale,
-                    retry_after=result.retry_after,
-                    rng=self.rng,
-                )
-                if delay is None:
-                    values.update(
-                        status=DEAD,
-                        last_detail=(
-                            f"retry schedule exhausted after {attempts} attempts; last: {detail}"
-                        )[:DETAIL_LIMIT],
-                    )
-                else:
-                    values.update(status=PENDING, next_attempt_at=now + timedelta(seconds=delay))
-                self._failing(session, job.connection_id, now)
-            session.execute(update(Delivery).where(Delivery.id == job.delivery_id).values(values))
-            if values["status"] == DEAD:
-                log.warning(
-                    "delivery %s to connection %s is dead: %s",
-                    job.delivery_id,
-                    job.connection_id,
-                    values["last_detail"],
-                )
-            return str(values["status"])
+            if changes:
+                # ORM bulk UPDATE by primary key: one executemany for the whole batch.
+                session.execute(update(Delivery), changes)
+            self._connection_effects(session, effects, now)
+            for values in changes:
+                if values["status"] == DEAD:
+                    log.warning("delivery %s is dead: %s", values["id"], values["last_detail"])
+        return statuses
+
+    def _outcome(
+        self, row: Any, result: Result, pause: str | None, detail: str, now: datetime
+    ) -> tuple[dict[str, Any], str | tuple[str]]:
+        """The delivery's new values for ``result`` and what it means for its connection."""
+        values: dict[str, Any] = {
+            "id": row.id,
+            "status": PENDING,
+            "attempts": row.attempts,
+            "next_attempt_at": row.next_attempt_at,
+            "external_id": row.external_id,
+            "delivered_at": None,
+            "last_outcome": str(result.outcome),
+            "last_status_code": result.status_code,
+            "last_detail": detail,
+            "lease_owner": None,
+            "lease_until": None,
+            "updated_at": now,
+        }
+        if pause is not None or result.outcome is Outcome.UNAUTHORIZED:
+            reason = pause or f"the target refused our credentials: {detail or 'unauthorized'}"
+            # Waits for the connection to be resumed; this try does not count.
+            values.update(attempts=max(0, row.attempts - 1), next_attempt_at=now)
+            return values, (reason,)
+        if result.outcome is Outcome.DELIVERED:
+            values.update(status=DELIVERED, delivered_at=now, external_id=result.external_id)
+            return values, "ok"
+        if result.outcome is Outcome.REJECTED:
+            values.update(status=DEAD)
+            return values, ""  # the target works; it refuses this payload
+        delay = retry_delay(
+            row.attempts,
+            scale=self.settings.sync_delay_scale,
+            retry_after=result.retry_after,
+            rng=self.rng,
+        )
+        if delay is None:
+            values.update(
+                status=DEAD,
+                last_detail=(
+                    f"retry schedule exhausted after {row.attempts} attempts; last: {detail}"
+                )[:DETAIL_LIMIT],
+            )
+        else:
+            values.update(next_attempt_at=now + timedelta(seconds=delay))
+        return values, "failing"
+
+    def _connection_effects(
+        self, session: Session, effects: Mapping[int, str | tuple[str]], now: datetime
+    ) -> None:
+        healthy = sorted(c for c, effect in effects.items() if effect == "ok")
+        if healthy:
+            session.execute(
+                update(Connection)
+                .where(Connection.id.in_(healthy), Connection.failing_since.is_not(None))
+                .values(failing_since=None)
+            )
+        for connection_id, effect in sorted(effects.items()):
+            if isinstance(effect, tuple):
+                self._pause(session, connection_id, effect[0], now)
+            elif effect == "failing":
+                self._failing(session, connection_id, now)
 
     def _pause(self, session: Session, connection_id: int, reason: str, now: datetime) -> None:
         log.warning("connection %s paused: %s", connection_id, reason)
@@ -665,8 +785,12 @@ class Engine:
     def step(self, owner: str, http: requests.Session, limit: int = 1) -> int:
         """Claim up to ``limit`` deliveries and attempt each; returns how many were claimed.
 
-        The deliveries of one batch are read in one session; every recorded outcome renews
-        the leases of the ones still waiting, so a batch never outlives its leases.
+        One claim transaction, one read session for the batch's events, the connector calls
+        with no transaction open, then one transaction recording every outcome. If the calls
+        take long (a third of the lease), the outcomes so far are recorded early and the
+        leases of the rest renewed, so a batch never outlives its leases. A worker that dies
+        before recording loses nothing: the leases expire and the deliveries are sent again
+        with the same idempotency key (the receiver dedupes).
         """
         jobs = self.claim(owner, limit)
         if not jobs:
@@ -675,12 +799,20 @@ class Engine:
             prepared = self.prepare_many(jobs)
         except Exception as exc:
             log.exception("cannot build the events of deliveries %s", [j.delivery_id for j in jobs])
-            for job in jobs:
-                self.record(job, Result(Outcome.RETRY, detail=f"engine: {type(exc).__name__}"))
+            failed = Result(Outcome.RETRY, detail=f"engine: {type(exc).__name__}")
+            self.record_many([Attempted(job, failed) for job in jobs])
             return len(jobs)
+        budget = self.settings.sync_lease_seconds / 3
+        flush_at = time.monotonic() + budget
+        done: list[Attempted] = []
         for n, item in enumerate(prepared):
             result, pause = self.attempt(item, http)
-            self.record(item.job, result, pause=pause, renew=[j.delivery_id for j in jobs[n + 1 :]])
+            done.append(Attempted(item.job, result, pause))
+            if time.monotonic() >= flush_at and n + 1 < len(prepared):
+                self.record_many(done, renew=[j.delivery_id for j in jobs[n + 1 :]])
+                done = []
+                flush_at = time.monotonic() + budget
+        self.record_many(done)
         return len(jobs)
 
     def process(self, job: Job, http: requests.Session) -> str:
@@ -698,6 +830,13 @@ class Engine:
         if earliest is None:
             return None
         return max(0.0, (earliest - utcnow()).total_seconds())
+
+
+def build_engine(database: Database, settings: Settings, **options: Any) -> Engine:
+    """The engine every runner uses (``microcred worker``, the Celery tasks, the benchmark):
+    its events carry the signed credential stored at issuance and its verification URL."""
+    options.setdefault("credentials", StoredCredentials(settings.url))
+    return Engine(database, settings, **options)
 
 
 def _score(award: Award, achievement: Achievement) -> Score | None:

@@ -1,7 +1,8 @@
 """The embedded runner: worker threads that poll the database for due deliveries.
 
-Each thread claims a small batch of due deliveries (:meth:`Engine.step`) and attempts them
-one after the other; each recorded outcome renews the leases of the rest of the batch. An
+Each thread claims a small batch of due deliveries (:meth:`Engine.step`), attempts them
+one after the other and records their outcomes together (early, renewing the leases of the
+rest, if the calls take a third of the lease). An
 idle thread sleeps ``poll_interval`` seconds, or less when a retry falls due sooner, and
 wakes at once when this process queues a delivery (:meth:`wake`, hooked to the outbox's
 after-commit signal). :meth:`stop` lets every thread finish its current batch; a thread

@@ -61,7 +61,8 @@ def spawn(queue: str, tmp_path: Path) -> Iterator[Spawn]:
             "MICROCRED_SYNC_RUNNER": "celery",
             "MICROCRED_SYNC_BROKER_URL": REDIS_URL,
             "MICROCRED_SYNC_CELERY_QUEUE": queue,
-            "MICROCRED_SYNC_LEASE_SECONDS": "2",
+            # Longer than one delivery takes on a busy machine (a fresh worker imports a lot).
+            "MICROCRED_SYNC_LEASE_SECONDS": "5",
             "MICROCRED_SYNC_POLL_INTERVAL": "0.1",
             "MICROCRED_SYNC_DELAY_SCALE": "0.00001",
         }
