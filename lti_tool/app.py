@@ -9,19 +9,27 @@ from flask import Flask, Response, render_template, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from .api import init_api
+from .credentials import postbacks as score_postbacks
 from .db import Database
 from .lti import canvas as lti_canvas
 from .lti import registration as lti_registration
 from .lti import views as lti_views
 from .lti.errors import LaunchRefused
+from .obapi.install import install as obapi_install
+from .obapi.install import install_clr
 from .requestscope import close_db, db
 from .services import Services
 from .settings import Settings, load_settings
 from .sync import outbox as sync_outbox
+from .web import admin_sync as web_admin_sync
 from .web import credentials as credentials_web
+from .web import deep_linking as web_deep_linking
 from .web import instructor as web_instructor
 from .web import learner as web_learner
+from .web import linkedin as web_linkedin
 from .web import pages
+from .web import rules as web_rules
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
 log = logging.getLogger(__name__)
@@ -65,6 +73,15 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.register_blueprint(web_learner.bp)
     app.register_blueprint(credentials_web.bp)
     credentials_web.install_issuer(app)  # OB 3.0 credential per award (award listener)
+    obapi_install(app, settings)  # OB 3.0 API (/ims/ob/v3p0) and the learner's wallets page
+    install_clr(app, settings)  # CLR 2.0 per completed pathway (award listener, if configured)
+    init_api(app, settings)  # REST API /api/v1 (OAuth 2.0 client credentials)
+    app.register_blueprint(web_rules.bp)  # gradebook (AGS) rules
+    app.register_blueprint(web_deep_linking.bp)  # deep-linking picker, placed achievements
+    app.register_blueprint(web_admin_sync.bp)  # sync connections and deliveries (admins)
+    app.register_blueprint(web_linkedin.bp)  # Add to LinkedIn profile, Share on LinkedIn
+    app.register_blueprint(web_linkedin.callback_bp)  # Sign In with LinkedIn callback
+    score_postbacks.install()  # queue score post-backs for placed achievements (award listener)
     if settings.sync_runner != "none":
         sync_outbox.install()  # one delivery row per enabled connection, in the award's transaction
 

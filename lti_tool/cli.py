@@ -71,7 +71,17 @@ def main() -> None:
     show_default=True,
     help="Log each request (path only, never the query string).",
 )
-def serve(host: str, port: int, workers: int, threads: int, access_log: bool) -> None:
+@click.option(
+    "--worker/--no-worker",
+    "with_worker",
+    default=True,
+    show_default=True,
+    help="Also run one `microcred worker` process (deliveries, gradebook rules, expiry); "
+    "turn off when workers run separately.",
+)
+def serve(
+    host: str, port: int, workers: int, threads: int, access_log: bool, with_worker: bool
+) -> None:
     """Serve the tool with gunicorn (migrations applied first on the embedded default)."""
     settings = _settings()
     database = _database(settings)
@@ -92,11 +102,16 @@ def serve(host: str, port: int, workers: int, threads: int, access_log: bool) ->
     database.dispose()
     _print_admin_urls(settings)
 
-    from .server import run_gunicorn
+    from .server import run_gunicorn, start_worker_process, stop_worker_process
 
-    run_gunicorn(
-        settings, host=host, port=port, workers=workers, threads=threads, access_log=access_log
-    )
+    background = start_worker_process() if with_worker else None
+    try:
+        run_gunicorn(
+            settings, host=host, port=port, workers=workers, threads=threads, access_log=access_log
+        )
+    finally:
+        if background is not None:
+            stop_worker_process(background)
 
 
 def _print_admin_urls(settings: Settings) -> None:
@@ -112,6 +127,47 @@ def _print_admin_urls(settings: Settings) -> None:
         click.echo(f"  {label:<40} {url}")
     if settings.is_sqlite:
         click.echo(f"  Database: {settings.database_url}")
+
+
+# -- demo -------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Where the tool listens.")
+@click.option("--port", default=8000, show_default=True, type=int, help="The tool's port.")
+@click.option("--lms-port", default=8001, show_default=True, type=int, help="The demo LMS's port.")
+@click.option(
+    "--database-url",
+    default=None,
+    help="A SQLite URL for the demo's data (default: sqlite:///<instance>/demo.sqlite3).",
+)
+def demo(host: str, port: int, lms_port: int, database_url: str | None) -> None:
+    """Try the tool in a pretend LMS course (never in production, never on PostgreSQL)."""
+    import os
+    import threading
+
+    from .testplatform.demo import DemoRefused, start_demo
+
+    try:
+        running = start_demo(
+            os.environ, host=host, port=port, lms_port=lms_port, database_url=database_url
+        )
+    except DemoRefused as exc:
+        _fail(f"demo refused: {exc}")
+    except SettingsError as exc:
+        _fail(f"configuration error: {exc}")
+    except OSError as exc:
+        _fail(f"cannot listen ({exc}): pick other ports with --port / --lms-port")
+    click.echo("Microcred DEMO: a pretend LMS course with an instructor and four learners.")
+    click.echo(f"  Open {running.url} in your browser.")
+    click.echo(f"  Tool: {running.settings.public_url}  data: {running.settings.database_url}")
+    click.echo("  Stop with Ctrl+C.")
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        click.echo("Stopping the demo.")
+    finally:
+        running.stop()
 
 
 # -- db ---------------------------------------------------------------------------------
@@ -263,6 +319,25 @@ def platforms_remove(
     click.echo(removed)
 
 
+@platforms.command("linkedin-org")
+@click.option("--issuer", required=True)
+@click.option("--client-id", required=True)
+@click.argument("organization_id", required=False, default="")
+def platforms_linkedin_org(issuer: str, client_id: str, organization_id: str) -> None:
+    """Set the tenant's LinkedIn organization id for Add to Profile (no id: clear it)."""
+    from .linkedin.accounts import set_tenant_organization_id
+
+    def run(session: Session) -> str:
+        try:
+            return set_tenant_organization_id(
+                session, issuer=issuer, client_id=client_id, value=organization_id
+            )
+        except ValueError as exc:
+            _fail(str(exc))
+
+    click.echo(_with_session(run))
+
+
 # -- keys -------------------------------------------------------------------------------
 
 
@@ -326,26 +401,22 @@ def _sync_database() -> tuple[Settings, Database]:
     help="Delivery threads (default: MICROCRED_SYNC_THREADS).",
 )
 def worker(threads: int | None) -> None:
-    """Deliver award events to connections until stopped (SIGTERM/SIGINT: finish, then exit).
+    """Run the background work until stopped (SIGTERM/SIGINT: finish, then exit).
 
-    With MICROCRED_SYNC_RUNNER=celery it only sweeps due deliveries onto the Celery queue
-    (run `celery -A lti_tool.sync.celery_app worker` for the deliveries).
+    Deliveries to connections (with MICROCRED_SYNC_RUNNER=celery only the sweeper that queues
+    them: run `celery -A lti_tool.sync.celery_app worker` for the deliveries), gradebook rules
+    and score post-back, housekeeping and award expiry. `microcred serve` starts one.
     """
     import logging
     import signal
     import threading
 
-    from .sync import install
-    from .sync.engine import Engine
-    from .sync.runner import EmbeddedRunner
+    from .background import Background
 
     settings, database = _sync_database()
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    if settings.sync_runner == "none":
-        _fail("MICROCRED_SYNC_RUNNER is 'none': sync is switched off")
-    install()
     stopping = threading.Event()
 
     def _stop(signum: int, _frame: object) -> None:
@@ -353,37 +424,15 @@ def worker(threads: int | None) -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    engine = Engine(database, settings)
-    if settings.sync_runner == "celery":
-        from .sync.celery_app import Sweeper, make_celery
-
-        sweeper = Sweeper(make_celery(settings), engine, settings.sync_poll_interval)
-        thread = threading.Thread(target=sweeper.run, name="sync-sweeper", daemon=True)
-        thread.start()
-        click.echo("Sync sweeper running (Celery runner): due deliveries go to the queue.")
-        try:
-            while not stopping.wait(1.0):
-                pass
-        finally:
-            sweeper.stop()
-            thread.join(30)
-            database.dispose()
-        click.echo("Sync worker stopped.")
-        return
-    runner = EmbeddedRunner(
-        engine,
-        threads=threads or settings.sync_threads,
-        poll_interval=settings.sync_poll_interval,
-    )
-    runner.start()
-    click.echo(f"Sync worker running with {runner.threads} thread(s); SIGTERM stops it.")
+    background = Background(settings, database, threads=threads)
+    parts = background.start()
+    click.echo("Worker running (SIGTERM stops it): " + "; ".join(parts) + ".")
     try:
         while not stopping.wait(1.0):
             pass
     finally:
-        runner.stop()
-        database.dispose()
-    click.echo("Sync worker stopped.")
+        background.stop()
+    click.echo("Worker stopped.")
 
 
 @main.group()
@@ -697,6 +746,127 @@ def connections_import_mapping(connection_id: int, csv_file: Any) -> None:
         return f"Imported {count} identity mapping(s) for connection {found.id}."
 
     _connection_op(connection_id, run)
+
+
+# -- Open Badges credentials ------------------------------------------------------------
+
+
+@main.group("credentials")
+def credentials_group() -> None:
+    """Signed Open Badges 3.0 credentials of awards."""
+
+
+@credentials_group.command("backfill")
+@click.option(
+    "--batch",
+    default=200,
+    show_default=True,
+    type=click.IntRange(1, 5000),
+    help="Awards per transaction.",
+)
+def credentials_backfill(batch: int) -> None:
+    """Issue the credential of every active award that has none (awarded before issuance
+    existed, or while it failed). Safe to re-run; each batch commits on its own."""
+    from .credentials import issuance
+
+    issuer = issuance.CredentialIssuer(_issuance_config())
+    _, database = _sync_database()
+    after_id, total = 0, 0
+    try:
+        while True:
+            with database.session() as session:
+                issued = issuance.backfill_batch(session, issuer, batch=batch, after_id=after_id)
+                if not issued:
+                    break
+                after_id = max(row.award_id for row in issued)
+            total += len(issued)
+            click.echo(f"Issued {len(issued)} credential(s) (up to award {after_id}).")
+    finally:
+        database.dispose()
+    click.echo(f"Backfill done: {total} credential(s) issued.")
+
+
+# -- REST API clients -------------------------------------------------------------------
+
+
+@main.group("api-clients")
+def api_clients() -> None:
+    """OAuth 2.0 clients of the REST API (/api/v1), one tenant each."""
+
+
+@api_clients.command("add")
+@click.option("--platform-id", required=True, type=int, help="The tenant (platforms list).")
+@click.option("--name", required=True, help="Who uses it, e.g. 'Workday sync'.")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    required=True,
+    help="A scope, e.g. awards:read (repeat; see docs/api.md).",
+)
+def api_clients_add(platform_id: int, name: str, scopes: tuple[str, ...]) -> None:
+    """Register a client; prints its secret once (only a hash of it is stored)."""
+    from .api.clients import ApiClientError, add_client
+
+    def run(session: Session) -> tuple[str, str]:
+        client, secret = add_client(
+            session, platform_id=platform_id, name=name, scopes=scopes, created_by="cli"
+        )
+        return client.client_id, secret
+
+    try:
+        client_id, secret = _with_session(run)
+    except ApiClientError as exc:
+        _fail(str(exc))
+    click.echo(f"client_id:     {client_id}")
+    click.echo(f"client_secret: {secret}")
+    click.echo("Store the secret now: it cannot be shown again.")
+
+
+@api_clients.command("list")
+@click.option("--platform-id", type=int, default=None, help="Only this tenant's clients.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def api_clients_list(platform_id: int | None, as_json: bool) -> None:
+    """List clients (never their secrets)."""
+    from .api.clients import list_clients
+
+    rows = _with_session(
+        lambda s: [
+            {
+                "client_id": c.client_id,
+                "platform_id": c.platform_id,
+                "name": c.name,
+                "scopes": c.scopes,
+                "created_at": c.created_at.isoformat(),
+                "revoked_at": c.revoked_at.isoformat() if c.revoked_at else None,
+            }
+            for c in list_clients(s, platform_id=platform_id)
+        ]
+    )
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("No API clients. Add one with `microcred api-clients add`.")
+    for row in rows:
+        state = "revoked" if row["revoked_at"] else "active"
+        click.echo(
+            f"{row['client_id']}  platform={row['platform_id']}  {state:<7}  {row['name']}  "
+            f"scopes={' '.join(row['scopes'])}"
+        )
+
+
+@api_clients.command("revoke")
+@click.argument("client_id")
+def api_clients_revoke(client_id: str) -> None:
+    """Revoke a client and every token it holds."""
+    from .api.clients import ApiClientError, find_client, revoke_client
+
+    try:
+        _with_session(lambda s: revoke_client(s, find_client(s, client_id)))
+    except ApiClientError as exc:
+        _fail(str(exc))
+    click.echo(f"Revoked {client_id}: its tokens stop working now.")
 
 
 if __name__ == "__main__":

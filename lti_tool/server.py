@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import runpy
+import signal
+import subprocess
+import sys
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -52,3 +55,39 @@ def run_gunicorn(
     if access_log:
         options["accesslog"] = "-"
     _Gunicorn(settings, options).run()
+
+
+WORKER_COMMAND = [sys.executable, "-m", "lti_tool.cli", "worker"]
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Linux: SIGTERM the worker if `serve` itself dies without stopping it (e.g. SIGKILL)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: the worker outlives a killed `serve`, as a separate worker would
+
+
+def start_worker_process() -> subprocess.Popen[bytes]:
+    """One `microcred worker` beside gunicorn, sharing its settings (environment) and output.
+
+    A process, not threads in gunicorn's workers or master: threads in every web worker
+    multiply pollers, die with worker recycling, and threads in the master would be copied
+    into half-forked web workers (see docs/sync.md).
+    """
+    # A fixed command: this interpreter running our own CLI, no user input.
+    return subprocess.Popen(WORKER_COMMAND, preexec_fn=_die_with_parent)  # noqa: S603
+
+
+def stop_worker_process(process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    """SIGTERM (the worker finishes its current deliveries), then SIGKILL after `timeout`."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)

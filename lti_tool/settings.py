@@ -52,6 +52,45 @@ class Settings:
     sync_disable_after: float = 432000.0  # a connection failing this long (s) is disabled
     sync_broker_url: str = field(default="redis://127.0.0.1:6379/0", repr=False)
     sync_celery_queue: str = "microcred-sync"
+    # Gradebook job (AGS rules, score post-back): seconds between periodic runs.
+    rules_interval_seconds: float = 300.0
+    # `microcred worker`: seconds between housekeeping runs (purge expired rows, expire awards).
+    housekeeping_interval_seconds: float = 60.0
+    # REST API (lti_tool/api): access token lifetime (s), per-client rate limit, limiter store
+    # (memory:// embedded; a redis:// URL when several processes serve), largest JSON body.
+    api_token_lifetime: int = 3600
+    api_rate_limit: str = "1200/minute"
+    rate_limit_storage_url: str = field(default="memory://", repr=False)
+    api_max_body_bytes: int = 262144
+    # Open Badges 3.0 API (lti_tool/obapi): token lifetimes (s), the learner's first-party
+    # sign-in lifetime (s), the links of the service description, and whether clients may
+    # write credentials (upsertCredential): "disabled" | "enabled".
+    obapi_access_token_ttl: int = 3600
+    obapi_refresh_token_ttl: int = 2592000
+    obapi_signin_ttl: int = 1800
+    obapi_privacy_policy_url: str = ""
+    obapi_terms_of_service_url: str = ""
+    obapi_upsert: str = "disabled"
+    # CLR 2.0 for pathways: the official CLR 2.0 JSON-LD context (a file the operator provides;
+    # not bundled) and the URL it is published at. Empty file: no CLR is issued.
+    clr_context_file: str = ""
+    clr_context_url: str = "https://purl.imsglobal.org/spec/clr/v2p0/context-2.0.1.json"
+    # POST /verify of other issuers' credentials: did:web hosts (and their status lists) we
+    # may fetch, comma-separated `host` or `host:port`; timeout (s) and size limit (bytes) per
+    # fetch. Our own host is always resolved locally. Plain-http did:web: loopback tests only.
+    verify_did_web_allowlist: str = ""
+    verify_http_timeout: float = 5.0
+    verify_max_bytes: int = 131072
+    allow_insecure_did_web_for_tests: bool = False
+    # LinkedIn "Share on LinkedIn" (lti_tool/linkedin): the app's OAuth client (empty: the
+    # share button is hidden), LinkedIn's hosts (tests point them at a local server), the
+    # Posts API version header (YYYYMM), and PKCE (LinkedIn enables it per app).
+    linkedin_client_id: str = ""
+    linkedin_client_secret: str = field(default="", repr=False)
+    linkedin_auth_url: str = "https://www.linkedin.com"
+    linkedin_api_url: str = "https://api.linkedin.com"
+    linkedin_version: str = "202510"
+    linkedin_pkce: bool = False
 
     @property
     def is_production(self) -> bool:
@@ -72,7 +111,21 @@ class Settings:
 
 SYNC_RUNNERS = ("embedded", "celery", "none")
 
-_SECRET_FIELDS = {"secret_key", "previous_secret_keys"}
+
+def verify_allowlist(settings: Settings) -> tuple[str, ...]:
+    """`verify_did_web_allowlist` as lower-case `host` / `host:port` entries."""
+    hosts = []
+    for item in settings.verify_did_web_allowlist.split(","):
+        host = item.strip().lower()
+        if not host:
+            continue
+        if "/" in host or "@" in host or " " in host or host.endswith(":"):
+            raise ValueError(f"{item.strip()!r} is not a host or host:port")
+        hosts.append(host)
+    return tuple(hosts)
+
+
+_SECRET_FIELDS = {"secret_key", "previous_secret_keys", "linkedin_client_secret"}
 
 
 def load_settings(
@@ -133,11 +186,24 @@ def _coerce(raw: dict[str, object]) -> Settings:
                 kwargs[f.name] = int(str(value))
             elif f.type in ("float", float):
                 kwargs[f.name] = float(str(value))
+            elif f.type in ("bool", bool):
+                kwargs[f.name] = _boolean(value)
             else:
                 kwargs[f.name] = str(value)
         except ValueError as exc:
             raise SettingsError(f"{env_name}: {value!r} is not a valid {f.type}") from exc
     return Settings(**kwargs)  # type: ignore[arg-type]
+
+
+def _boolean(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(value)
 
 
 def _finish(settings: Settings) -> Settings:
@@ -166,10 +232,29 @@ def _finish(settings: Settings) -> Settings:
         )
     if settings.sync_threads < 1 or settings.sync_poll_interval <= 0:
         raise SettingsError("MICROCRED_SYNC_THREADS and MICROCRED_SYNC_POLL_INTERVAL must be > 0")
+    if settings.rules_interval_seconds <= 0:
+        raise SettingsError("MICROCRED_RULES_INTERVAL_SECONDS must be > 0")
+    if settings.housekeeping_interval_seconds <= 0:
+        raise SettingsError("MICROCRED_HOUSEKEEPING_INTERVAL_SECONDS must be > 0")
     if settings.sync_lease_seconds <= 0 or settings.sync_delay_scale < 0:
         raise SettingsError(
             "MICROCRED_SYNC_LEASE_SECONDS must be > 0 and MICROCRED_SYNC_DELAY_SCALE >= 0"
         )
+
+    if settings.obapi_upsert not in ("disabled", "enabled"):
+        raise SettingsError("MICROCRED_OBAPI_UPSERT must be 'disabled' or 'enabled'")
+    if min(settings.obapi_access_token_ttl, settings.obapi_signin_ttl) <= 0:
+        raise SettingsError("MICROCRED_OBAPI_ACCESS_TOKEN_TTL and _SIGNIN_TTL must be > 0")
+    if settings.allow_insecure_did_web_for_tests and settings.is_production:
+        raise SettingsError(
+            "MICROCRED_ALLOW_INSECURE_DID_WEB_FOR_TESTS must not be set in production"
+        )
+    if settings.verify_http_timeout <= 0 or settings.verify_max_bytes <= 0:
+        raise SettingsError("MICROCRED_VERIFY_HTTP_TIMEOUT and _MAX_BYTES must be > 0")
+    try:
+        verify_allowlist(settings)
+    except ValueError as exc:
+        raise SettingsError(f"MICROCRED_VERIFY_DID_WEB_ALLOWLIST: {exc}") from exc
 
     changes: dict[str, object] = {"public_url": settings.public_url.rstrip("/")}
     database_url = settings.database_url

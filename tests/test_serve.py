@@ -119,6 +119,9 @@ def test_serve_migrates_prints_admin_urls_and_launches(
     ):
         assert url + path in output
     assert "?s=" not in output  # session tokens never reach the access log
+    # serve ran one background worker beside gunicorn and stopped it on the way out
+    assert "Worker running" in output and "sync deliveries with 2 thread(s)" in output
+    assert "Worker stopped." in output
 
 
 def test_serve_stops_on_bad_settings(tmp_path: Path) -> None:

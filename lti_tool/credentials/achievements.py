@@ -6,7 +6,7 @@ Input is checked with `schemas.credentials.achievements`; problems raise
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from marshmallow import ValidationError
@@ -32,6 +32,14 @@ from .images import ValidatedImage, validate_image
 ACHIEVEMENT_CREATED = "achievement.created"
 ACHIEVEMENT_UPDATED = "achievement.updated"
 ACHIEVEMENT_ARCHIVED = "achievement.archived"
+
+AchievementListener = Callable[[Session, Achievement, Sequence[str]], None]
+
+# Called as listener(session, achievement, changed_fields) inside the transaction, after an
+# update is flushed and audited: the OB 3.0 credential issuer re-issues the credentials that
+# show the changed fields, without this module importing it. A listener that raises aborts
+# the update.
+achievement_listeners: list[AchievementListener] = []
 ISSUER_PROFILE_UPDATED = "issuer_profile.updated"
 
 _SIMPLE_FIELDS = (
@@ -216,6 +224,8 @@ def update_achievement(
         data=data,
     )
     session.flush()
+    for listener in list(achievement_listeners):
+        listener(session, achievement, tuple(changed))
     return achievement
 
 

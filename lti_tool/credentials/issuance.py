@@ -20,40 +20,55 @@ Framework-free: no Flask; nothing here commits.
 
 from __future__ import annotations
 
+import math
 import random
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from lti_tool.models import (
+    Achievement,
     Award,
     IssuedCredential,
     IssuerProfile,
     StatusList,
     StatusListAllocation,
+    User,
     utcnow,
 )
-from lti_tool.models.awards import STATUS_EXPIRED, STATUS_REVOKED, STATUS_SUSPENDED
+from lti_tool.models.awards import (
+    STATUS_ACTIVE,
+    STATUS_EXPIRED,
+    STATUS_REVOKED,
+    STATUS_SUSPENDED,
+)
 from lti_tool.models.issued import PURPOSE_REVOCATION, PURPOSE_SUSPENSION
 from lti_tool.openbadges import credential as C
 from lti_tool.openbadges import dataintegrity as DI
 from lti_tool.openbadges import statuslist as SL
 from lti_tool.openbadges import vcjwt
+from lti_tool.openbadges.did_web import RemoteFetchError, did_web_netloc
 from lti_tool.openbadges.keys import (
+    DID_HOST_NOT_ALLOWED,
+    DID_RESOLUTION_FAILED,
+    UNKNOWN_DID_METHOD,
+    DidResolutionError,
     KeyFormatError,
     public_key_from_did_document,
     resolve_did_key,
 )
+from lti_tool.openbadges.remote import RemoteMaterial
 from lti_tool.openbadges.schema import validate_achievement_credential
 from lti_tool.secretbox import SecretBox
 
 from . import issuerkeys
+from .achievements import achievement_listeners
 from .awards import (
     AWARD_CREATED,
     AWARD_REINSTATED,
@@ -61,6 +76,25 @@ from .awards import (
     AWARD_SUSPENDED,
     award_listeners,
 )
+
+#: Achievement fields a credential shows: changing one re-issues the credentials.
+DISPLAYED_FIELDS: Final = frozenset(
+    {
+        "name",
+        "description",
+        "criteria_narrative",
+        "criteria_url",
+        "achievement_type",
+        "tags",
+        "alignments",
+        "image",
+        "result_description",
+    }
+)
+#: Credentials re-issued per query when an achievement changes.
+REISSUE_BATCH: Final = 500
+#: The award event of a re-issued credential (the sync outbox sends ``credential.updated``).
+AWARD_UPDATED: Final = "award.updated"
 
 #: Start a new list when this share of a list is allocated (random probing stays cheap).
 FILL_LIMIT: Final = 0.75
@@ -167,16 +201,49 @@ class StatusLists:
 
     def allocate(self, session: Session, identity: str, purpose: str) -> tuple[StatusList, int]:
         """A random, never used index in the open list of ``purpose``."""
-        row = self._open_list(session, identity, purpose)
-        while True:
-            candidate = self._rng.randrange(row.size)
-            taken = session.get(StatusListAllocation, (row.id, candidate))
-            if taken is None:
-                break
-        session.add(StatusListAllocation(status_list_id=row.id, index=candidate))
-        row.allocated += 1
-        session.flush()
-        return row, candidate
+        return self.allocate_many(session, identity, purpose, 1)[0]
+
+    def allocate_many(
+        self, session: Session, identity: str, purpose: str, count: int
+    ) -> list[tuple[StatusList, int]]:
+        """``count`` random, never used indexes in the open list(s) of ``purpose``: what
+        ``count`` calls of ``allocate`` give, with a few statements per list instead."""
+        out: list[tuple[StatusList, int]] = []
+        while len(out) < count:
+            row = self._open_list(session, identity, purpose)
+            room = max(1, math.ceil(row.size * FILL_LIMIT) - row.allocated)
+            picked = self._free_indexes(session, row, min(room, count - len(out)))
+            session.execute(
+                insert(StatusListAllocation),
+                [{"status_list_id": row.id, "index": index} for index in picked],
+            )
+            row.allocated += len(picked)
+            session.flush()
+            out.extend((row, index) for index in picked)
+        return out
+
+    def _free_indexes(self, session: Session, row: StatusList, count: int) -> list[int]:
+        """``count`` distinct random indexes of ``row`` that no allocation holds yet."""
+        picked: set[int] = set()
+        while len(picked) < count:
+            candidates: set[int] = set()
+            while len(candidates) < count - len(picked):
+                candidate = self._rng.randrange(row.size)
+                if candidate not in picked:
+                    candidates.add(candidate)
+            ordered = sorted(candidates)
+            for start in range(0, len(ordered), 500):
+                chunk = ordered[start : start + 500]
+                candidates.difference_update(
+                    session.scalars(
+                        select(StatusListAllocation.index).where(
+                            StatusListAllocation.status_list_id == row.id,
+                            StatusListAllocation.index.in_(chunk),
+                        )
+                    )
+                )
+            picked.update(candidates)
+        return list(picked)
 
     def set_bit(self, session: Session, list_id: int, index: int, value: bool) -> StatusList:
         """Flip one bit (if it changes) and re-sign the list, in the caller's transaction."""
@@ -246,10 +313,30 @@ def build_credential(
     salt: str,
 ) -> dict[str, Any]:
     """The unsigned ``OpenBadgeCredential`` of ``award``."""
+    return _credential_document(
+        award,
+        config,
+        session.get(IssuerProfile, award.platform_id),
+        credential_id=credential_id,
+        issuer_did=issuer_did,
+        status=status,
+        salt=salt,
+    )
+
+
+def _credential_document(
+    award: Award,
+    config: IssuanceConfig,
+    profile: IssuerProfile | None,
+    *,
+    credential_id: str,
+    issuer_did: str,
+    status: C.StatusEntry,
+    salt: str,
+) -> dict[str, Any]:
     achievement = award.achievement
     learner = award.learner
     platform = learner.platform
-    profile = session.get(IssuerProfile, award.platform_id)
     issuer = C.IssuerProfile(
         id=issuer_did,
         name=(profile.name if profile else "") or platform.name or config.tool_name,
@@ -343,60 +430,162 @@ class CredentialIssuer:
             self._flip(session, award, PURPOSE_SUSPENSION, False)
         # award.expired: validUntil is in the signed credential already.
 
+    def many(self, session: Session, awards: Sequence[Award], event_type: str) -> None:
+        """The listener for many awards of one event (``awards.award_many``)."""
+        if event_type == AWARD_CREATED:
+            self.issue_many(session, awards)
+        else:
+            for award in awards:
+                self(session, award, event_type)
+
     def issue(self, session: Session, award: Award) -> IssuedCredential:
         """Sign and store the credential of ``award`` (returns the existing one if any)."""
-        existing = credential_of_award(session, award.id)
-        if existing is not None:
-            return existing
+        return self.issue_many(session, [award])[0]
+
+    def issue_many(self, session: Session, awards: Sequence[Award]) -> list[IssuedCredential]:
+        """``issue`` for each award, in order: the signing key, the status list indexes and
+        the issuer profiles fetched once, the new rows inserted together."""
+        existing: dict[int, IssuedCredential] = {}
+        ids = [award.id for award in awards]
+        for start in range(0, len(ids), 500):
+            existing.update(
+                (row.award_id, row)
+                for row in session.scalars(
+                    select(IssuedCredential).where(
+                        IssuedCredential.award_id.in_(ids[start : start + 500])
+                    )
+                )
+            )
+        todo = list({a.id: a for a in awards if a.id not in existing}.values())
+        if todo:
+            config = self.config
+            identity = config.identity
+            key_row = issuerkeys.current_key_row(session, config.box, identity)
+            key = self.keys.signing_key(key_row, config.box)
+            lists = self.status_lists
+            revocations = lists.allocate_many(session, identity, PURPOSE_REVOCATION, len(todo))
+            suspensions = lists.allocate_many(session, identity, PURPOSE_SUSPENSION, len(todo))
+            for row, index in {r.id: (r, i) for r, i in revocations + suspensions}.values():
+                if row.signed is None:  # a new list: publish it signed (all bits clear)
+                    lists.set_bit(session, row.id, index, False)
+            profiles: dict[int, IssuerProfile | None] = {}
+            rows: list[IssuedCredential] = []
+            for award, (revocation, revocation_index), (suspension, suspension_index) in zip(
+                todo, revocations, suspensions, strict=True
+            ):
+                if award.platform_id not in profiles:
+                    profiles[award.platform_id] = session.get(IssuerProfile, award.platform_id)
+                public_id = uuid.uuid4().hex
+                list_url = config.status_list_url(PURPOSE_REVOCATION, revocation.number)
+                unsigned = _credential_document(
+                    award,
+                    config,
+                    profiles[award.platform_id],
+                    credential_id=config.credential_url(public_id),
+                    issuer_did=key.controller,
+                    status=C.StatusEntry(
+                        id=f"{list_url}#{revocation_index}",
+                        purpose="revocation",
+                        index=revocation_index,
+                        list_credential=list_url,
+                    ),
+                    salt=C.new_salt(),
+                )
+                signed = DI.sign(unsigned, key)
+                token = vcjwt.sign(signed, key.private_key, kid=key.verification_method)
+                rows.append(
+                    IssuedCredential(
+                        public_id=public_id,
+                        award_id=award.id,
+                        platform_id=award.platform_id,
+                        credential=signed,
+                        vc_jwt=token,
+                        issued_at=award.issued_at,
+                        key_id=key_row.id,
+                        learner_name=(award.learner.display_name or "")[:255],
+                        revocation_list_id=revocation.id,
+                        revocation_index=revocation_index,
+                        suspension_list_id=suspension.id,
+                        suspension_index=suspension_index,
+                    )
+                )
+            session.add_all(rows)
+            session.flush()
+            existing.update((row.award_id, row) for row in rows)
+        return [existing[award.id] for award in awards]
+
+    # -- re-issue ---------------------------------------------------------------------
+
+    def achievement_changed(
+        self, session: Session, achievement: Achievement, changed: Sequence[str]
+    ) -> None:
+        """The achievement listener: when a field the credential shows changed, re-issue the
+        credentials of its active and suspended awards (revoked and expired ones keep the
+        credential they had)."""
+        if set(changed) & DISPLAYED_FIELDS:
+            self.reissue_achievement(session, achievement)
+
+    def reissue_achievement(self, session: Session, achievement: Achievement) -> int:
+        """Re-issue the credentials of ``achievement``'s active and suspended awards, in
+        batches; returns how many."""
+        total = 0
+        after_id = 0
+        while True:
+            batch = session.scalars(
+                select(IssuedCredential)
+                .join(Award, Award.id == IssuedCredential.award_id)
+                .where(
+                    Award.achievement_id == achievement.id,
+                    Award.status.in_((STATUS_ACTIVE, STATUS_SUSPENDED)),
+                    IssuedCredential.id > after_id,
+                )
+                .order_by(IssuedCredential.id)
+                .limit(REISSUE_BATCH)
+                .options(selectinload(IssuedCredential.award).selectinload(Award.learner))
+            ).all()
+            if not batch:
+                return total
+            self.reissue_many(session, batch)
+            total += len(batch)
+            after_id = batch[-1].id
+
+    def reissue_many(self, session: Session, rows: Sequence[IssuedCredential]) -> None:
+        """Sign each credential again from its award as it is now: same id, URL and status
+        entries, current key; the award's version grows and the award listeners get
+        ``award.updated`` (the sync outbox sends ``credential.updated``)."""
         config = self.config
-        identity = config.identity
-        key_row = issuerkeys.current_key_row(session, config.box, identity)
+        key_row = issuerkeys.current_key_row(session, config.box, config.identity)
         key = self.keys.signing_key(key_row, config.box)
-        revocation, revocation_index = self.status_lists.allocate(
-            session, identity, PURPOSE_REVOCATION
-        )
-        suspension, suspension_index = self.status_lists.allocate(
-            session, identity, PURPOSE_SUSPENSION
-        )
-        if revocation.signed is None:  # a new list: publish it signed (all bits clear)
-            self.status_lists.set_bit(session, revocation.id, revocation_index, False)
-        if suspension.signed is None:
-            self.status_lists.set_bit(session, suspension.id, suspension_index, False)
-        public_id = uuid.uuid4().hex
-        list_url = config.status_list_url(PURPOSE_REVOCATION, revocation.number)
-        unsigned = build_credential(
-            session,
-            award,
-            config,
-            credential_id=config.credential_url(public_id),
-            issuer_did=key.controller,
-            status=C.StatusEntry(
-                id=f"{list_url}#{revocation_index}",
-                purpose="revocation",
-                index=revocation_index,
-                list_credential=list_url,
-            ),
-            salt=C.new_salt(),
-        )
-        signed = DI.sign(unsigned, key)
-        token = vcjwt.sign(signed, key.private_key, kid=key.verification_method)
-        row = IssuedCredential(
-            public_id=public_id,
-            award_id=award.id,
-            platform_id=award.platform_id,
-            credential=signed,
-            vc_jwt=token,
-            issued_at=award.issued_at,
-            key_id=key_row.id,
-            learner_name=(award.learner.display_name or "")[:255],
-            revocation_list_id=revocation.id,
-            revocation_index=revocation_index,
-            suspension_list_id=suspension.id,
-            suspension_index=suspension_index,
-        )
-        session.add(row)
+        profiles: dict[int, IssuerProfile | None] = {}
+        for row in rows:
+            award = row.award
+            if award.platform_id not in profiles:
+                profiles[award.platform_id] = session.get(IssuerProfile, award.platform_id)
+            entry = row.credential.get("credentialStatus") or {}
+            list_url = str(entry.get("statusListCredential") or "")
+            unsigned = _credential_document(
+                award,
+                config,
+                profiles[award.platform_id],
+                credential_id=config.credential_url(row.public_id),
+                issuer_did=key.controller,
+                status=C.StatusEntry(
+                    id=str(entry.get("id") or f"{list_url}#{row.revocation_index}"),
+                    purpose="revocation",
+                    index=row.revocation_index,
+                    list_credential=list_url,
+                ),
+                salt=C.new_salt(),
+            )
+            signed = DI.sign(unsigned, key)
+            row.credential = signed
+            row.vc_jwt = vcjwt.sign(signed, key.private_key, kid=key.verification_method)
+            row.key_id = key_row.id
+            award.updated_at = utcnow()  # a new version of the award: receivers order by it
         session.flush()
-        return row
+        for row in rows:
+            for listener in list(award_listeners):
+                listener(session, row.award, AWARD_UPDATED)
 
     def _flip(self, session: Session, award: Award, purpose: str, value: bool) -> None:
         issued = credential_of_award(session, award.id)
@@ -440,6 +629,42 @@ def credential_by_public_id(session: Session, public_id: str) -> IssuedCredentia
     ).one_or_none()
 
 
+# -- backfill ---------------------------------------------------------------------------
+
+
+def awards_without_credential(session: Session, *, limit: int, after_id: int = 0) -> list[Award]:
+    """Active awards (id > ``after_id``, oldest first) that have no ``IssuedCredential``:
+    made before issuance existed or while it failed. Locked; concurrent runs on PostgreSQL
+    skip each other's rows."""
+    missing = ~select(IssuedCredential.id).where(IssuedCredential.award_id == Award.id).exists()
+    return list(
+        session.scalars(
+            select(Award)
+            .where(Award.status == STATUS_ACTIVE, Award.id > after_id, missing)
+            .order_by(Award.id)
+            .limit(limit)
+            .options(
+                selectinload(Award.achievement).selectinload(Achievement.alignments),
+                selectinload(Award.achievement).selectinload(Achievement.image),
+                selectinload(Award.learner).selectinload(User.platform),
+            )
+            .with_for_update(skip_locked=True, of=Award)
+        )
+    )
+
+
+def backfill_batch(
+    session: Session, issuer: CredentialIssuer, *, batch: int = 200, after_id: int = 0
+) -> list[IssuedCredential]:
+    """Issue the credentials of the next ``batch`` active awards lacking one (idempotent:
+    an award that has a credential is never picked again). The caller commits per batch and
+    passes the last award id back as ``after_id``."""
+    if batch < 1:
+        raise ValueError("batch must be at least 1")
+    awards = awards_without_credential(session, limit=batch, after_id=after_id)
+    return issuer.issue_many(session, awards) if awards else []
+
+
 # -- live status ------------------------------------------------------------------------
 
 VALID = "valid"
@@ -468,16 +693,34 @@ def live_status(issued: IssuedCredential, now: datetime | None = None) -> str:
 
 # -- verification -----------------------------------------------------------------------
 
+#: Failure kinds that make ``POST /verify`` answer with a problem document (RFC 9457).
+STATUS_UNAVAILABLE: Final = "status-list-unavailable"
+PROBLEM_KINDS: Final = (
+    UNKNOWN_DID_METHOD,
+    DID_HOST_NOT_ALLOWED,
+    DID_RESOLUTION_FAILED,
+    DI.UNKNOWN_CONTEXT,
+    DI.BAD_SIGNATURE,
+    DI.ISSUER_NOT_CONTROLLER,
+    DI.INVALID_PROOF,
+    DI.INVALID_DOCUMENT,
+    STATUS_UNAVAILABLE,
+)
+
 
 @dataclass
 class Check:
     check: str
     passed: bool | None  # None: not applicable / not checked
     detail: str = ""
+    kind: str | None = None  # why it failed, one of PROBLEM_KINDS (or None)
 
     def as_json(self) -> dict[str, Any]:
         result = "skipped" if self.passed is None else "passed" if self.passed else "failed"
-        return {"check": self.check, "result": result, "detail": self.detail}
+        data = {"check": self.check, "result": result, "detail": self.detail}
+        if self.kind is not None:
+            data["kind"] = self.kind
+        return data
 
 
 @dataclass
@@ -488,6 +731,11 @@ class VerificationReport:
     @property
     def verified(self) -> bool:
         return all(c.passed is not False for c in self.checks) and self.status == VALID
+
+    @property
+    def problem(self) -> Check | None:
+        """The first failed check whose kind is a problem (bad proof, unresolvable DID...)."""
+        return next((c for c in self.checks if c.passed is False and c.kind in PROBLEM_KINDS), None)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -500,38 +748,67 @@ class VerificationReport:
 class Verifier:
     """Verify an OB 3.0 credential: proof, schema, dates, status.
 
-    DIDs resolved: did:key (locally) and our own did:web (from our database); other did:web
-    hosts are refused (no network fetches on behalf of anonymous callers). Status is checked
-    for entries pointing at our own status lists; others are reported as not checked.
+    DIDs: did:key locally; our own did:web (any DID on our host) from our database; other
+    did:web DIDs only from ``remote`` (:func:`lti_tool.openbadges.remote.collect`, fetched
+    from allow-listed hosts *before* the session was opened); anything else is refused.
+    Status: our own lists from the database, foreign lists from ``remote`` (verified there);
+    a list on a host we may not fetch is reported as not checked.
     """
 
     def __init__(self, issuer: CredentialIssuer) -> None:
         self._issuer = issuer
 
-    def _resolver(self, session: Session) -> Callable[[str], Mapping[str, Any]]:
+    def is_local(self, did_or_url: str) -> bool:
+        """Is this one of our DIDs (our host) or one of our URLs?"""
+        config = self._issuer.config
+        if did_or_url.startswith("did:web:"):
+            own = config.identity
+            return own.startswith("did:web:") and did_web_netloc(did_or_url) == did_web_netloc(own)
+        return did_or_url.startswith(config.url("/"))
+
+    def _resolver(
+        self, session: Session, remote: RemoteMaterial | None
+    ) -> Callable[[str], Mapping[str, Any]]:
         def resolve(did: str) -> Mapping[str, Any]:
-            document = self._issuer.did_document(session)
-            if document is None or document["id"] != did:
-                raise KeyFormatError(f"cannot resolve {did}: only did:key and our own did:web")
-            return document
+            if self.is_local(did):
+                document = self._issuer.did_document(session)
+                if document is None or document["id"] != did:
+                    raise DidResolutionError(
+                        DID_RESOLUTION_FAILED, f"{did} is not a DID this host publishes"
+                    )
+                return document
+            if remote is not None:
+                return remote.did_document(did)
+            if did.startswith("did:web:"):
+                raise DidResolutionError(DID_HOST_NOT_ALLOWED, f"{did}: remote DIDs not resolved")
+            raise DidResolutionError(UNKNOWN_DID_METHOD, f"{did}: only did:key and did:web")
 
         return resolve
 
     def verify(
-        self, session: Session, document: Mapping[str, Any], now: datetime | None = None
+        self,
+        session: Session,
+        document: Mapping[str, Any],
+        now: datetime | None = None,
+        remote: RemoteMaterial | None = None,
     ) -> VerificationReport:
         now = now or datetime.now(UTC)
         report = VerificationReport()
-        proof = DI.verify(document, resolver=self._resolver(session))
+        proof = DI.verify(document, resolver=self._resolver(session, remote))
         report.checks.append(
-            Check("proof", proof.verified, "; ".join(proof.errors) or "eddsa-rdfc-2022 verified")
+            Check(
+                "proof",
+                proof.verified,
+                "; ".join(proof.errors) or "eddsa-rdfc-2022 verified",
+                proof.kinds[0] if proof.kinds else None,
+            )
         )
         schema = validate_achievement_credential(document)
         report.checks.append(
             Check("schema", schema.valid, "; ".join(schema.errors[:10]) or "OB 3.0 schema")
         )
         report.checks.append(self._dates(document, now, report))
-        report.checks.append(self._status(session, document, report))
+        report.checks.append(self._status(session, document, report, remote))
         return report
 
     @staticmethod
@@ -551,7 +828,11 @@ class Verifier:
         return Check("dates", True, "within validFrom/validUntil")
 
     def _status(
-        self, session: Session, document: Mapping[str, Any], report: VerificationReport
+        self,
+        session: Session,
+        document: Mapping[str, Any],
+        report: VerificationReport,
+        remote: RemoteMaterial | None,
     ) -> Check:
         entry = document.get("credentialStatus")
         if entry is None:
@@ -564,24 +845,32 @@ class Verifier:
             if not isinstance(item, Mapping):
                 return Check("status", False, "credentialStatus is not an object")
             url = item.get("statusListCredential")
-            if not isinstance(url, str) or not url.startswith(prefix):
-                details.append(f"{url!r} not checked (not one of our status lists)")
-                continue
-            purpose, _, number = url[len(prefix) :].partition("/")
-            row = (
-                self._issuer.status_list(session, purpose, int(number))
-                if number.isdigit()
-                else None
-            )
-            if row is None:
-                return Check("status", False, f"unknown status list {url}")
-            signed = self._issuer.status_lists.signed_credential(session, row)
+            if isinstance(url, str) and url.startswith(prefix):
+                purpose, _, number = url[len(prefix) :].partition("/")
+                row = (
+                    self._issuer.status_list(session, purpose, int(number))
+                    if number.isdigit()
+                    else None
+                )
+                if row is None:
+                    return Check("status", False, f"unknown status list {url}")
+                signed = self._issuer.status_lists.signed_credential(session, row)
+            else:
+                try:
+                    found = remote.status_list(url) if remote and isinstance(url, str) else None
+                except RemoteFetchError as exc:
+                    return Check("status", False, str(exc), STATUS_UNAVAILABLE)
+                if found is None:
+                    details.append(f"{url!r} not checked (host not on the allow-list)")
+                    continue
+                signed = found
             try:
                 is_set = SL.entry_status(dict(item), signed)
             except (SL.StatusListError, IndexError) as exc:
                 return Check("status", False, str(exc))
+            purpose = str(item.get("statusPurpose"))
             if is_set:
-                report.status = REVOKED if purpose == PURPOSE_REVOCATION else SUSPENDED
+                report.status = SUSPENDED if purpose == PURPOSE_SUSPENSION else REVOKED
                 return Check("status", False, f"{purpose} bit set")
             ok = True
             details.append(f"{purpose}: not set")
@@ -603,8 +892,12 @@ class Verifier:
             return None
         return credential_by_public_id(session, credential_id[len(prefix) :])
 
-    def verify_jwt(self, session: Session, token: str) -> vcjwt.DecodedVcJwt:
-        """Verify a VC-JWT signed with one of our keys or a did:key (raises VcJwtError)."""
+    def verify_jwt(
+        self, session: Session, token: str, remote: RemoteMaterial | None = None
+    ) -> vcjwt.DecodedVcJwt:
+        """Verify a VC-JWT signed with a did:key, one of our keys or a key of a remote did:web
+        in ``remote`` (raises VcJwtError; its ``kind`` says why)."""
+        resolve_did = self._resolver(session, remote)
 
         def resolve_key(kid: str, issuer: str) -> Any:
             if kid.startswith("did:key:"):
@@ -612,13 +905,15 @@ class Verifier:
                 if did != issuer:
                     raise LookupError("kid is not the issuer's key")
                 return key
-            document = self._issuer.did_document(session)
-            if document is None or document["id"] != issuer:
-                raise LookupError("not our issuer")
+            did = kid.partition("#")[0]
+            if did != issuer:
+                raise LookupError("kid is not a key of the issuer")
             try:
-                return public_key_from_did_document(document, kid)
+                return public_key_from_did_document(dict(resolve_did(did)), kid)
+            except DidResolutionError:
+                raise
             except KeyFormatError as exc:
-                raise LookupError(str(exc)) from exc
+                raise DidResolutionError(DID_RESOLUTION_FAILED, str(exc)) from exc
 
         return vcjwt.verify(token, resolve_key)
 
@@ -627,10 +922,17 @@ class Verifier:
 
 
 def install(issuer: CredentialIssuer) -> CredentialIssuer:
-    """Register ``issuer`` as the award listener, replacing an earlier one (one per process:
-    the last app or CLI run that installs wins)."""
+    """Register ``issuer`` as the award listener and the achievement listener (re-issue on
+    change), replacing an earlier one (one per process: the last app or CLI run that
+    installs wins)."""
     award_listeners[:] = [x for x in award_listeners if not isinstance(x, CredentialIssuer)]
     award_listeners.append(issuer)
+    achievement_listeners[:] = [
+        x
+        for x in achievement_listeners
+        if not isinstance(getattr(x, "__self__", None), CredentialIssuer)
+    ]
+    achievement_listeners.append(issuer.achievement_changed)
     return issuer
 
 

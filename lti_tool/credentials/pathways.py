@@ -4,8 +4,10 @@ A requirement tree is all_of / any_of / n_of groups over leaves that are achieve
 other pathways. A pathway leaf counts as done when the learner holds that pathway's
 credential, so completion travels upwards through ordinary awards: an award that completes a
 pathway awards its credential (source "pathway", same transaction), which may complete the
-pathways that contain it, and so on. Cycles are refused when a tree is saved, also when they
-go through a pathway's credential used as an achievement leaf.
+pathways that contain it, and so on. Losing a requirement travels the same way: the
+credential is withdrawn, and reinstated when the tree is met again (`pathway_cascade`).
+Cycles are refused when a tree is saved, also when they go through a pathway's credential
+used as an achievement leaf.
 
 Progress is plain frozen dataclasses, ready for a page to draw.
 """
@@ -681,11 +683,18 @@ def _dependent_pathways(session: Session, achievement_id: int, platform_id: int)
 
 
 def award_if_complete(
-    session: Session, pathway: Pathway, learner: User, *, actor: Actor | None = None
+    session: Session,
+    pathway: Pathway,
+    learner: User,
+    *,
+    actor: Actor | None = None,
+    cause: Award | None = None,
 ) -> Award | None:
     """Award the pathway's credential if the learner's awards satisfy its tree (idempotent);
-    the new award, else None."""
+    the new award, else None. A credential the cascade withdrew is reinstated instead
+    (`pathway_cascade`; `cause` is the award that made the tree whole again)."""
     from .awards import award
+    from .pathway_cascade import restore_if_withdrawn
 
     if pathway.archived_at is not None or pathway.achievement.archived_at is not None:
         return None
@@ -697,6 +706,7 @@ def award_if_complete(
         session, pathway.achievement, learner, source="pathway", actor=actor or label
     )
     if not created:
+        restore_if_withdrawn(session, pathway, created_award, cause=cause)
         return None
     audit.record(
         session,
@@ -713,11 +723,31 @@ def award_if_complete(
 
 def award_completed_pathways(session: Session, active: Award) -> list[Award]:
     """Called when `active` becomes active: award every pathway it completes (recursively,
-    through the awards this makes)."""
+    through the awards this makes), and reinstate those the cascade withdrew."""
+    from .pathway_cascade import forget
+
+    if active.status_changed_at is not None:  # reinstated: the cascade no longer owns it
+        forget(session, active.id)
     learner = active.learner
     made: list[Award] = []
     for pathway in _dependent_pathways(session, active.achievement_id, active.platform_id):
-        new = award_if_complete(session, pathway, learner)
+        new = award_if_complete(session, pathway, learner, cause=active)
         if new is not None:
             made.append(new)
+    return made
+
+
+def award_completed_pathways_many(session: Session, actives: Iterable[Award]) -> list[Award]:
+    """`award_completed_pathways` for many awards: the dependent pathways are looked up once
+    per achievement, so a batch of awards of one achievement no pathway uses costs one query."""
+    made: list[Award] = []
+    dependents: dict[tuple[int, int], list[Pathway]] = {}
+    for active in actives:
+        key = (active.achievement_id, active.platform_id)
+        if key not in dependents:
+            dependents[key] = _dependent_pathways(session, *key)
+        for pathway in dependents[key]:
+            new = award_if_complete(session, pathway, active.learner, cause=active)
+            if new is not None:
+                made.append(new)
     return made

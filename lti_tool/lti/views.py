@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, jsonify, redirect, render_template, request
+from flask import Blueprint, jsonify, redirect, render_template, request, url_for
 from pylti1p3.contrib.flask import FlaskRequest
 from pylti1p3.exception import OIDCException
 from werkzeug.wrappers import Response
@@ -12,6 +12,7 @@ from werkzeug.wrappers import Response
 from .. import keys, tool_sessions
 from ..requestscope import db, db_read, services
 from ..web.pages import Visitor, render_home
+from . import deep_linking
 from .claims import CONTEXT, MESSAGE_TYPE
 from .cookies import PartitionedCookieService
 from .errors import LaunchRefused
@@ -137,7 +138,12 @@ def launch() -> Response | tuple[str, int]:
         launch_id=message.get_launch_id(),
         ttl=svc.settings.tool_session_ttl,
     )
+    landing = deep_linking.landing(session, context, claims)
     session.commit()
+    if landing is not None:  # deep-linking picker, or an achievement placed in the course
+        moved = redirect(url_for(landing.endpoint, s=token, **landing.values), code=303)
+        moved.delete_cookie("lti1p3-" + binding_cookie_name(state), path="/")
+        return moved
     visitor = Visitor(
         name=display_name(claims),
         course=str((claims.get(CONTEXT) or {}).get("title") or ""),

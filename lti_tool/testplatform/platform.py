@@ -25,6 +25,7 @@ from jwt.algorithms import RSAAlgorithm
 from markupsafe import escape
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from .gradebook import AGS_SCOPES, Gradebook, fetch_tool_jwks, register_gradebook
 from .pages import register_pages
 
 LTI = "https://purl.imsglobal.org/spec/lti/claim/"
@@ -85,6 +86,9 @@ class TestPlatform:
     _thread: threading.Thread | None = None
     # Hook for tests: id_token claim overrides applied by the /auth endpoint.
     claim_overrides: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    # AGS line items, results, scores and deep-linked links (testplatform/gradebook.py).
+    gradebook: Gradebook = field(default_factory=Gradebook)
+    deep_link_data: str = "dl-data"  # what deep-linking requests ask the tool to echo
 
     # -- URLs ---------------------------------------------------------------------------
 
@@ -102,6 +106,9 @@ class TestPlatform:
 
     def nrps_url(self) -> str:
         return f"{self.base_url}/nrps/{self.context['id']}/memberships"
+
+    def lineitems_url(self) -> str:
+        return f"{self.base_url}/ags/{self.context['id']}/lineitems"
 
     def registration(self) -> dict[str, Any]:
         """What `microcred platforms add` (lti_tool.platforms.add_platform) needs."""
@@ -177,6 +184,10 @@ class TestPlatform:
                 "context_memberships_url": self.nrps_url(),
                 "service_versions": ["2.0"],
             },
+            "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint": {
+                "scope": list(AGS_SCOPES),
+                "lineitems": self.lineitems_url(),
+            },
         }
         if message_type == "LtiResourceLinkRequest":
             claims[LTI + "resource_link"] = {"id": "rl-1", "title": "Credentials"}
@@ -185,7 +196,7 @@ class TestPlatform:
                 "deep_link_return_url": self.base_url + "/deep-link-return",
                 "accept_types": ["ltiResourceLink"],
                 "accept_presentation_document_targets": ["iframe", "window"],
-                "data": "dl-data",
+                "data": self.deep_link_data,
             }
         return claims
 
@@ -308,6 +319,7 @@ class TestPlatform:
             return response
 
         register_pages(app, self)  # /course: the tool in an iframe, with Platform Storage
+        register_gradebook(app, self, fetch_tool_jwks(self))  # AGS, deep-linking return
         return app
 
     _issued_tokens: dict[str, tuple[set[str], float]] = field(default_factory=dict)
@@ -356,6 +368,26 @@ class TestPlatform:
                 "scope": " ".join(sorted(scopes)),
             }
         )
+
+    def require_bearer_any(self, *scopes: str) -> None:
+        """401 unless the request carries a live token granted one of `scopes`."""
+        auth = request.headers.get("Authorization", "")
+        issued = self._issued_tokens.get(auth.removeprefix("Bearer ").strip())
+        if issued is None or issued[1] < time.time() or not issued[0] & set(scopes):
+            abort(401)
+
+    def link_launch(self, link: dict[str, Any]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        """Claims for launching a deep-linked resource link (for `Launcher.authorize`)."""
+
+        def mutate(claims: dict[str, Any]) -> dict[str, Any]:
+            claims[LTI + "resource_link"] = {"id": link["id"], "title": link["title"]}
+            claims[LTI + "custom"] = dict(link["custom"])
+            if link.get("lineitem"):
+                ags = claims["https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"]
+                ags["lineitem"] = link["lineitem"]
+            return claims
+
+        return mutate
 
     def _require_bearer(self, scope: str) -> None:
         auth = request.headers.get("Authorization", "")

@@ -6,18 +6,26 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from typing import Any, Final
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
+import requests
 from flask import Blueprint, Flask, Response, abort, current_app, render_template, request
 from sqlalchemy.orm import Session
 
 from ..credentials import baking, issuance
 from ..credentials.issuance import CredentialIssuer, IssuanceConfig, Verifier
+from ..linkedin.links import add_to_profile_link
 from ..models import AchievementImage, IssuedCredential
 from ..models.issued import PURPOSES
+from ..openbadges import dataintegrity as DI
+from ..openbadges import remote, vcjwt
 from ..openbadges.dataintegrity import parse_rfc3339
+from ..openbadges.did_web import RemoteFetcher, RemotePolicy, parse_allowlist, url_netloc
+from ..openbadges.keys import DID_HOST_NOT_ALLOWED, DID_RESOLUTION_FAILED, UNKNOWN_DID_METHOD
+from ..openbadges.remote import RemoteMaterial
 from ..openbadges.vcjwt import VcJwtError
 from ..requestscope import db_read, services
+from ..settings import verify_allowlist
 
 bp = Blueprint("credentials", __name__)
 
@@ -208,23 +216,6 @@ STATUS_TEXT: Final = {
 }
 
 
-def _linkedin_url(issued: IssuedCredential, name: str, issuer: str, page: str) -> str:
-    issued_at = issued.issued_at
-    params: dict[str, Any] = {
-        "startTask": "CERTIFICATION_NAME",
-        "name": name,
-        "organizationName": issuer,
-        "issueYear": issued_at.year,
-        "issueMonth": issued_at.month,
-        "certUrl": page,
-        "certId": issued.public_id,
-    }
-    expires = issued.award.expires_at
-    if expires is not None:
-        params.update(expirationYear=expires.year, expirationMonth=expires.month)
-    return "https://www.linkedin.com/profile/add?" + urlencode(params)
-
-
 def _page(session: Session, issued: IssuedCredential) -> str:
     doc = issued.credential
     subject = doc.get("credentialSubject", {})
@@ -257,7 +248,9 @@ def _page(session: Session, issued: IssuedCredential) -> str:
         page_url=page_url,
         image_url=image_url,
         public_id=issued.public_id,
-        linkedin_url=_linkedin_url(issued, name, issuer_name, page_url),
+        linkedin_url=add_to_profile_link(
+            session, issued, name=name, issuer_name=issuer_name, page_url=page_url
+        ),
     )
 
 
@@ -288,24 +281,76 @@ def _read_body() -> str | Response:
         return _problem(400, "Not UTF-8", "the body must be UTF-8 JSON or a VC-JWT")
 
 
+PROBLEM_TITLES: Final = {
+    UNKNOWN_DID_METHOD: "Unknown DID method",
+    DID_HOST_NOT_ALLOWED: "DID host not allowed",
+    DID_RESOLUTION_FAILED: "DID resolution failed",
+    DI.UNKNOWN_CONTEXT: "Unknown JSON-LD context",
+    DI.BAD_SIGNATURE: "Bad signature",
+    DI.ISSUER_NOT_CONTROLLER: "Issuer does not control the signing key",
+    DI.INVALID_PROOF: "Invalid proof",
+    DI.INVALID_DOCUMENT: "Invalid JSON-LD document",
+    issuance.STATUS_UNAVAILABLE: "Status list unavailable",
+}
+
+
+def _verification_problem(kind: str, detail: str, checks: list[Any] | None = None) -> Response:
+    """422 problem document with a stable ``type`` per kind, plus the report's checks."""
+    body: dict[str, Any] = {
+        "type": f"urn:microcred:problem:{kind}",
+        "title": PROBLEM_TITLES.get(kind, "Verification failed"),
+        "status": 422,
+        "detail": detail,
+        "verified": False,
+    }
+    if checks is not None:
+        body["checks"] = checks
+    return _json_response(body, status=422, mimetype="application/problem+json")
+
+
+def _remote_policy() -> RemotePolicy:
+    settings = services().settings
+    return RemotePolicy(
+        allowed_hosts=parse_allowlist(verify_allowlist(settings)),
+        local_hosts=frozenset({url_netloc(settings.public_url)}),
+        insecure_http=settings.allow_insecure_did_web_for_tests,
+        timeout=settings.verify_http_timeout,
+        max_bytes=settings.verify_max_bytes,
+    )
+
+
+def _collect_remote(
+    verifier: Verifier, document: dict[str, Any], extra_dids: list[str]
+) -> RemoteMaterial:
+    """Fetch foreign DID documents and status lists; runs before any database session."""
+    with requests.Session() as http:
+        http.headers["User-Agent"] = f"{services().settings.tool_name} verifier"
+        fetcher = RemoteFetcher(_remote_policy(), http)
+        return remote.collect(document, fetcher, is_local=verifier.is_local, extra_dids=extra_dids)
+
+
 @bp.post("/verify")
 def verify() -> Response:
+    """Verify any OB 3.0 credential (JSON or VC-JWT): ours, a did:key issuer's, or a did:web
+    issuer's on an allow-listed host. 200 with a report when the proof holds (the credential
+    may still be expired / revoked / suspended); 422 problem documents otherwise."""
     body = _read_body()
     if isinstance(body, Response):
         return body
     text = body.strip()
     if not text:
         return _problem(400, "Empty body", "POST an Open Badges 3.0 credential (JSON or VC-JWT)")
-    session = db_read()
     verifier = Verifier(_issuer())
-    jwt_check: dict[str, Any] | None = None
+    token: str | None = None
+    extra_dids: list[str] = []
     if not text.startswith("{") and text.count(".") == 2:
         try:
-            decoded = verifier.verify_jwt(session, text)
+            header, document = vcjwt.unverified_parts(text)
         except VcJwtError as exc:
             return _problem(422, "Invalid VC-JWT", str(exc))
-        document: Any = decoded.credential
-        jwt_check = {"check": "vc-jwt", "result": "passed", "detail": decoded.header["alg"]}
+        token = text
+        if isinstance(header.get("kid"), str):
+            extra_dids.append(str(header["kid"]).partition("#")[0])
     else:
         try:
             document = json.loads(text)
@@ -319,7 +364,25 @@ def verify() -> Response:
         return _problem(
             422, "Not a credential", "expected a Verifiable Credential with @context and type"
         )
-    report = verifier.verify(session, document).as_json()
+    material = _collect_remote(verifier, document, extra_dids)
+    session = db_read()
+    jwt_check: dict[str, Any] | None = None
+    if token is not None:
+        try:
+            decoded = verifier.verify_jwt(session, token, material)
+        except VcJwtError as exc:
+            if exc.kind is not None:
+                return _verification_problem(exc.kind, str(exc))
+            return _problem(422, "Invalid VC-JWT", str(exc))
+        document = decoded.credential
+        jwt_check = {"check": "vc-jwt", "result": "passed", "detail": decoded.header["alg"]}
+    report = verifier.verify(session, document, remote=material)
+    checks = [c.as_json() for c in report.checks]
     if jwt_check is not None:
-        report["checks"].insert(0, jwt_check)
-    return _json_response(report)
+        checks.insert(0, jwt_check)
+    problem = report.problem
+    if problem is not None and problem.kind is not None:
+        return _verification_problem(problem.kind, problem.detail, checks)
+    answer = report.as_json()
+    answer["checks"] = checks
+    return _json_response(answer)

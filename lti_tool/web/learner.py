@@ -18,6 +18,7 @@ from ..models import Achievement, AchievementImage, Award, User, utcnow
 from ..models.awards import STATUS_ACTIVE, STATUS_EXPIRED
 from ..requestscope import db_read
 from .csrf import check_csrf
+from .paging import paged
 from .scope import load_scope, safe_http_url, scope, template_globals
 
 bp = Blueprint("learner", __name__, url_prefix="/app/me")
@@ -38,24 +39,29 @@ def is_expired(award: Award, now: datetime) -> bool:
     )
 
 
+CREDENTIALS_PER_PAGE = 50
+
+
 @bp.get("")
 def credentials() -> str:
+    """The session user's credentials, newest first, a page at a time, grouped by state."""
     current = scope()
-    session = db_read()
-    awards = list(
-        session.scalars(
-            select(Award)
-            .where(Award.user_id == current.user_id, Award.platform_id == current.platform_id)
-            .options(joinedload(Award.achievement))
-            .order_by(Award.issued_at.desc(), Award.id.desc())
-        )
+    page = paged(
+        db_read(),
+        select(Award)
+        .where(Award.user_id == current.user_id, Award.platform_id == current.platform_id)
+        .options(joinedload(Award.achievement))
+        .order_by(Award.issued_at.desc(), Award.id.desc()),
+        CREDENTIALS_PER_PAGE,
+        key=Award.id,
     )
+    awards = page.items
     now = utcnow()
     expired = [a for a in awards if is_expired(a, now)]
     active = [a for a in awards if a.status == STATUS_ACTIVE and a not in expired]
     withdrawn = [a for a in awards if a not in expired and a not in active]
     return render_template(
-        "learner/credentials.html", active=active, expired=expired, withdrawn=withdrawn
+        "learner/credentials.html", active=active, expired=expired, withdrawn=withdrawn, page=page
     )
 
 

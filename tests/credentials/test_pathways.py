@@ -176,11 +176,12 @@ def test_suspended_component_does_not_count_and_reinstating_completes(
     assert holds(session, learner, pathway.achievement)
 
 
-def test_revoking_a_component_keeps_the_pathway_credential(session, tenant, learner, badges):
+def test_revoking_a_component_revokes_the_pathway_credential(session, tenant, learner, badges):
     pathway = define(session, tenant, "One", all_of(ach(badges[0])))
     award = give(session, badges[0], learner)
     svc.revoke(session, award, reason="mistake", actor=ADMIN)
-    assert holds(session, learner, pathway.achievement)  # revocation is explicit, not cascaded
+    # The credential follows its component (tests/credentials/test_pathway_cascade.py).
+    assert not holds(session, learner, pathway.achievement)
     assert evaluate(session, pathway, learner).complete is False
 
 

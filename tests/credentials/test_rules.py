@@ -379,17 +379,6 @@ def test_periodic_runs_skip_rules_switched_off_but_a_manual_sync_runs_them(
     assert outcome is not None and outcome.awarded == 1
 
 
-def test_worker_starts_the_gradebook_job(world: World) -> None:  # noqa: F811
-    from lti_tool.cli import _start_gradebook
-
-    sweeper = _start_gradebook(world.services.settings, world.database)
-    try:
-        assert isinstance(sweeper, GradebookSweeper)
-        assert sweeper.interval == world.services.settings.rules_interval_seconds == 300
-    finally:
-        sweeper.stop()
-
-
 def test_postback_refused_by_the_lms_is_not_retried(world: World) -> None:  # noqa: F811
     _course(world)
     achievement_id = world.achievement()

@@ -96,7 +96,7 @@ def test_a_worker_killed_mid_delivery_loses_nothing_and_sends_no_second_copy(
     second.send_signal(signal.SIGTERM)
     output, _ = second.communicate(timeout=20)
     assert second.returncode == 0, output
-    assert "Sync worker stopped." in output
+    assert "Worker stopped." in output
 
 
 def test_cli_connections_and_sync_commands(
