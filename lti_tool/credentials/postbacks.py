@@ -157,7 +157,11 @@ def claim_due(session: Session, limit: int = 50) -> list[DuePostback]:
 
 
 def record_success(session: Session, postback_id: int) -> None:
-    row = session.get_one(ScorePostback, postback_id)
+    # The row can be gone by the time the LMS answered (its platform was removed): nothing
+    # is left to record.
+    row = session.get(ScorePostback, postback_id)
+    if row is None:
+        return
     row.status = POSTBACK_DONE
     row.done_at = utcnow()
     row.last_error = None
@@ -168,7 +172,9 @@ def record_failure(
     session: Session, postback_id: int, error: str, *, permanent: bool = False
 ) -> datetime | None:
     """Schedule the next attempt (returned) or give up (`failed`, None)."""
-    row = session.get_one(ScorePostback, postback_id)
+    row = session.get(ScorePostback, postback_id)
+    if row is None:  # removed while the LMS was being called (see record_success)
+        return None
     row.last_error = error[:2000]
     if permanent or row.attempts > len(RETRY_DELAYS):
         row.status = POSTBACK_FAILED

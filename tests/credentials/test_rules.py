@@ -408,3 +408,20 @@ def test_rule_awards_queue_postbacks_for_enrolled_learners(world: World) -> None
         ("learner-1", 90),
         ("s-new", 100),
     ]
+
+
+def test_an_answer_for_a_postback_removed_meanwhile_is_ignored(world: World) -> None:  # noqa: F811
+    from lti_tool.credentials.postbacks import record_failure, record_success
+
+    _course(world)
+    achievement_id = world.achievement()
+    _placement(world, achievement_id)
+    _award_by_hand(world, achievement_id)
+    row_id = _postback(world).id
+    with world.database.session() as session:  # e.g. its platform was removed
+        session.delete(session.get_one(ScorePostback, row_id))
+    with world.database.session() as session:
+        record_success(session, row_id)
+        assert record_failure(session, row_id, "LMS answered 503") is None
+    with world.database.read_session() as session:
+        assert session.get(ScorePostback, row_id) is None
