@@ -28,6 +28,11 @@ from .etags import etag_of, not_modified, require_match
 from .idempotency import idempotent
 from .pagination import keyset_page
 
+# Fields of a PATCH that change the configuration (validated by the connector as a whole).
+CONFIGURATION = frozenset(
+    {"name", "settings", "secrets", "identity_mapping", "rate_limit_per_minute"}
+)
+
 bp = resource("connections", "Configured uses of a connector (webhook, xAPI, HR systems).")
 
 
@@ -115,11 +120,25 @@ def get_connection(connection_id: int) -> Any:
 @bp.arguments(ConnectionChangeSchema)
 @bp.response(200, ConnectionOutSchema)
 def update_connection(changes: dict[str, Any], connection_id: int) -> Any:
-    """Switch it on or off, pause (with a reason) or resume. `If-Match` guards the change."""
+    """Change its settings, secrets (write-only; only those given are replaced), name,
+    identity mapping or rate limit; switch it on or off; pause (with a reason) or resume.
+    The connector validates the result (422 naming what is wrong). `If-Match` guards it."""
     session = db()
     item = tenant_get(session, Connection, connection_id)
     require_match(_etag(item))
-    if "enabled" in changes:
+    if CONFIGURATION.intersection(changes):
+        service.update_connection(
+            session,
+            services().secretbox,
+            item,
+            name=changes.get("name", item.name),
+            settings=changes.get("settings", item.settings),
+            new_secrets=changes.get("secrets", {}),
+            identity_mapping=changes.get("identity_mapping", item.identity_mapping),
+            rate_limit_per_minute=changes.get("rate_limit_per_minute", item.rate_limit_per_minute),
+            enabled=changes.get("enabled", item.enabled),
+        )
+    elif "enabled" in changes:
         item.enabled = changes["enabled"]
     if changes.get("paused") is True:
         service.pause(item, changes.get("pause_reason") or "paused through the API")

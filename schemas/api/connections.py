@@ -26,6 +26,22 @@ class ConnectionCreateSchema(StrictSchema):
 
 
 class ConnectionChangeSchema(StrictSchema):
+    name = fields.String(validate=validate.Length(min=1, max=255))
+    settings = fields.Dict(
+        keys=fields.String(), metadata={"description": "replaces the settings as a whole"}
+    )
+    secrets = fields.Dict(
+        keys=fields.String(),
+        load_only=True,
+        metadata={"description": "replaces only the secret fields given; others are kept"},
+    )
+    identity_mapping = fields.String(
+        validate=validate.Length(min=1, max=80),
+        metadata={"description": "email | lti_sub | hr_id:<key> | table"},
+    )
+    rate_limit_per_minute = fields.Integer(
+        allow_none=True, validate=validate.Range(min=1, max=100_000)
+    )
     enabled = fields.Boolean()
     paused = fields.Boolean(metadata={"description": "true pauses, false resumes"})
     pause_reason = fields.String(validate=validate.Length(min=1, max=2000))

@@ -267,3 +267,40 @@ def test_deliveries_by_state_and_replay(
     neither = api_a.post("/api/v1/deliveries/replay", json={})
     assert neither.status_code == 422
     assert api_a.get("/api/v1/deliveries?state=lost").status_code == 422
+
+
+def test_connection_settings_and_secrets_change_through_patch(
+    api_a: Api, receiver: LocalServer
+) -> None:
+    created = api_a.post(
+        "/api/v1/connections",
+        json={
+            "connector": "webhook",
+            "name": "HR hook",
+            "settings": {"url": receiver.base_url + "/hook"},
+            "secrets": {"secrets": [WHSEC]},
+        },
+    ).get_json()
+    path = f"/api/v1/connections/{created['id']}"
+    moved = api_a.patch(
+        path,
+        json={
+            "name": "HR hook v2",
+            "settings": {"url": receiver.base_url + "/v2/hook"},
+            "rate_limit_per_minute": 120,
+        },
+    )
+    assert moved.status_code == 200, moved.get_json()
+    body = moved.get_json()
+    assert body["name"] == "HR hook v2"
+    assert body["settings"] == {"url": receiver.base_url + "/v2/hook"}
+    assert (body["rate_limit_per_minute"], body["has_secrets"]) == (120, True)  # secret kept
+    rotated = api_a.patch(path, json={"secrets": {"secrets": [WHSEC, WHSEC]}})
+    assert rotated.status_code == 200
+    assert WHSEC not in rotated.get_data(as_text=True)
+    leaked = api_a.patch(path, json={"settings": {"url": receiver.base_url, "secrets": [WHSEC]}})
+    assert leaked.status_code == 422  # secrets never go in settings
+    assert WHSEC not in leaked.get_data(as_text=True)
+    bad_url = api_a.patch(path, json={"settings": {"url": "not a url"}})
+    assert bad_url.status_code == 422
+    assert api_a.get(path).get_json()["settings"] == {"url": receiver.base_url + "/v2/hook"}
