@@ -48,6 +48,7 @@ class WebhookConnector(Connector):
     ) -> None:
         super().__init__(settings, secrets, session)
         self._signers = tuple(Webhook(secret) for secret in self.settings["secrets"])
+        self._hidden = self.secret_values  # the settings are read-only: collected once
 
     def check(self) -> Result:
         now = datetime.fromtimestamp(int(type(self).clock()), tz=UTC)
@@ -94,4 +95,4 @@ class WebhookConnector(Connector):
         )
         if isinstance(response, Result):
             return response
-        return result_from_response(response, secrets=self.secret_values, what=what)
+        return result_from_response(response, secrets=self._hidden, what=what)

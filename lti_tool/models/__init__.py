@@ -12,6 +12,7 @@ from .issued import IssuedCredential as IssuedCredential
 from .issued import IssuerKey as IssuerKey
 from .issued import StatusList as StatusList
 from .issued import StatusListAllocation as StatusListAllocation
+from .installation import Installation as Installation
 from .keys import ToolKey
 from .linkedin import LinkedInAccount as LinkedInAccount
 from .linkedin import LinkedInAuthState as LinkedInAuthState

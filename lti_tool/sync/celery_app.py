@@ -2,10 +2,11 @@
 
 The database stays the source of truth; the queue is a wake-up signal. ``microcred worker``
 (with ``MICROCRED_SYNC_RUNNER=celery``) runs the sweeper: every poll interval it marks due
-deliveries as queued (:meth:`Engine.sweep`) and sends one ``microcred.sync.deliver`` task
-per id. The task claims that delivery by id with a lease (so duplicates of a message, or a
-delivery also claimed by an embedded worker, are harmless), calls the connector with no
-transaction open and records the outcome, exactly as the embedded runner does. A lost
+deliveries as queued (:meth:`Engine.sweep`) and sends ``microcred.sync.deliver`` tasks
+carrying up to ``TASK_BATCH`` delivery ids each. A task claims its deliveries by id with a
+lease in one transaction (so duplicates of a message, or a delivery also claimed by an
+embedded worker, are harmless), calls the connector for each with no transaction open and
+records the outcomes in one more transaction, exactly as the embedded runner does. A lost
 message or a killed Celery worker costs one lease period: the lease expires and the next
 sweep queues the delivery again, with the same idempotency key. Switching between the
 embedded and the Celery runner needs no data migration.
@@ -35,6 +36,8 @@ from .engine import Engine, build_engine, worker_name
 log = logging.getLogger(__name__)
 
 DELIVER_TASK = "microcred.sync.deliver"
+TASK_BATCH = 20  # delivery ids per message, at most
+SPREAD = 8  # a sweep of fewer than TASK_BATCH * SPREAD ids still goes out as SPREAD messages
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -71,24 +74,41 @@ def engine() -> Engine:
         return _engine[1]
 
 
-def deliver(delivery_id: int) -> str:
-    """Claim delivery ``delivery_id`` if it is still due, attempt it, record the outcome."""
+def deliver(delivery_ids: int | list[int]) -> str:
+    """Claim those of ``delivery_ids`` still due, attempt them, record their outcomes.
+
+    A message carries a few delivery ids (:func:`sweep_once`), claimed in one transaction
+    and recorded in another, as an embedded worker's batch. A single id (a message queued
+    before batching) works too.
+    """
+    ids = [delivery_ids] if isinstance(delivery_ids, int) else [int(i) for i in delivery_ids]
     current = engine()
     owner = worker_name("celery")
-    jobs = current.claim(owner, 1, ids=[delivery_id])
+    jobs = current.claim(owner, len(ids), ids=ids)
+    claimed = {job.delivery_id for job in jobs}
+    # Not due (any more), leased elsewhere, or rate-limited: the next sweep queues them again.
+    current.unqueue([i for i in ids if i not in claimed])
     if not jobs:
-        current.unqueue(delivery_id)  # not due (any more), leased elsewhere, or rate-limited
         return "skipped"
     if _thread_state.http is None:
         _thread_state.http = requests.Session()
-    return current.process(jobs[0], _thread_state.http)
+    statuses = current.run(jobs, _thread_state.http)
+    return ", ".join(
+        f"{job.delivery_id}: {status}" for job, status in zip(jobs, statuses, strict=True)
+    )
 
 
 def sweep_once(celery: Celery, current: Engine, limit: int = 500) -> int:
-    """Queue every due delivery once; returns how many were queued."""
+    """Queue every due delivery once; returns how many were queued.
+
+    The ids go out ``TASK_BATCH`` to a message, so that a task pays one claim and one record
+    transaction for several deliveries; a small sweep is spread over up to ``SPREAD``
+    messages so that it still reaches several workers.
+    """
     ids = current.sweep(limit)
-    for delivery_id in ids:
-        celery.send_task(DELIVER_TASK, args=[delivery_id])
+    size = min(TASK_BATCH, max(1, -(-len(ids) // SPREAD)))
+    for start in range(0, len(ids), size):
+        celery.send_task(DELIVER_TASK, args=[ids[start : start + size]])
     return len(ids)
 
 

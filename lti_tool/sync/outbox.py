@@ -1,6 +1,6 @@
 """The transactional outbox: award changes become delivery rows in the same transaction.
 
-:func:`on_award_event` is an award listener (see ``lti_tool.credentials.awards``): it runs
+:data:`on_award_event` is an award listener (see ``lti_tool.credentials.awards``): it runs
 inside the award's transaction, after the change is flushed and audited, and inserts one
 ``deliveries`` row per active-or-paused connection of the award's tenant whose connector
 handles the event type. Nothing is sent here; the rows commit (or roll back) with the award
@@ -11,8 +11,10 @@ CLI call it at start-up, the credentials domain never imports this module.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from sqlalchemy import event as sa_event
 from sqlalchemy import insert, select
@@ -22,6 +24,8 @@ from connectors.base import EventType
 from connectors.registry import Registry, RegistryError, default_registry
 from lti_tool.models import Award, Connection, Delivery, utcnow
 from lti_tool.models.sync import PENDING
+
+from .installation import installation_id
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +49,18 @@ def event_id(award_id: int, sequence: int) -> str:
     return f"award-{award_id}-v{sequence}"
 
 
-def idempotency_key(event: str, connection_id: int) -> str:
-    """Stable per (event, connection): the same on every retry and replay."""
-    return hashlib.sha256(f"{event}|connection-{connection_id}".encode()).hexdigest()
+def idempotency_key(event: str, connection_id: int, installation: str) -> str:
+    """Unique per (installation, event, connection), the same on every retry and replay.
+
+    HMAC-SHA256 keyed with the installation's random id (:mod:`lti_tool.sync.installation`
+    says why that and not the secret key): event and connection ids restart at 1 in every
+    database, so without it two installations (or a recreated database) sending to one
+    target would reuse keys, and a receiver that dedupes on the ``webhook-id`` (or an LRS,
+    statement id derived from it) would drop the new events. The key is computed once, when
+    the delivery is queued, and stored: keys stored before this scheme are left as they are.
+    """
+    message = f"{event}|connection-{connection_id}".encode()
+    return hmac.new(installation.encode(), message, hashlib.sha256).hexdigest()
 
 
 def _handles(registry: Registry, connector: str, kind: EventType) -> bool:
@@ -63,39 +76,60 @@ def enqueue(
     session: Session, award: Award, action: str, *, registry: Registry | None = None
 ) -> int:
     """Insert the deliveries for ``award``'s event ``action``; returns how many."""
+    return enqueue_many(session, [award], action, registry=registry)
+
+
+def enqueue_many(
+    session: Session,
+    batch: Sequence[Award],
+    action: str,
+    *,
+    registry: Registry | None = None,
+) -> int:
+    """:func:`enqueue` for many awards of one event: one query for the connections of their
+    tenants and one (executemany) insert for every delivery row. Returns how many."""
     kind = EVENT_TYPES.get(action)
-    if kind is None:
+    if kind is None or not batch:
         return 0
     registry = registry or default_registry
-    connections = session.execute(
-        select(Connection.id, Connection.connector).where(
-            Connection.platform_id == award.platform_id,
+    targets: dict[int, list[int]] = {}
+    for platform_id, connection_id, connector in session.execute(
+        select(Connection.platform_id, Connection.id, Connection.connector)
+        .where(
+            Connection.platform_id.in_({a.platform_id for a in batch}),
             Connection.enabled.is_(True),
             Connection.disabled_reason.is_(None),
         )
-    ).all()
-    sequence = award.version
-    evt = event_id(award.id, sequence)
+        .order_by(Connection.id)
+    ):
+        if _handles(registry, connector, kind):
+            targets.setdefault(platform_id, []).append(connection_id)
+    if not targets:
+        return 0
+    installation = installation_id(session)
     now = utcnow()
-    rows = [
-        {
-            "connection_id": connection_id,
-            "award_id": award.id,
-            "event_id": evt,
-            "event_type": str(kind),
-            "award_status": award.status,
-            "occurred_at": now,
-            "idempotency_key": idempotency_key(evt, connection_id),
-            "sequence": sequence,
-            "status": PENDING,
-            "attempts": 0,
-            "next_attempt_at": now,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for connection_id, connector in connections
-        if _handles(registry, connector, kind)
-    ]
+    rows: list[dict[str, Any]] = []
+    for award in batch:
+        sequence = award.version
+        evt = event_id(award.id, sequence)
+        rows.extend(
+            {
+                "connection_id": connection_id,
+                "award_id": award.id,
+                "event_id": evt,
+                "event_type": str(kind),
+                "award_status": award.status,
+                "occurred_at": now,
+                "idempotency_key": idempotency_key(evt, connection_id, installation),
+                "sequence": sequence,
+                "status": PENDING,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for connection_id in targets.get(award.platform_id, ())
+        )
     if rows:
         session.execute(insert(Delivery), rows)
         if _wakers and not session.info.get(_WAKE_FLAG):
@@ -104,9 +138,18 @@ def enqueue(
     return len(rows)
 
 
-def on_award_event(session: Session, award: Award, action: str) -> None:
-    """The award listener (signature of ``awards.AwardListener``)."""
-    enqueue(session, award, action)
+class _Listener:
+    """The award listener (signature of ``awards.AwardListener``), with the ``many`` hook
+    ``awards.award_many`` calls for a batch of awards of one event."""
+
+    def __call__(self, session: Session, award: Award, action: str) -> None:
+        enqueue_many(session, [award], action)
+
+    def many(self, session: Session, batch: Sequence[Award], action: str) -> None:
+        enqueue_many(session, batch, action)
+
+
+on_award_event = _Listener()
 
 
 def _wake_all(session: Session) -> None:
