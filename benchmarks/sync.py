@@ -16,7 +16,7 @@ max), lost (awards the receiver never applied), sent twice (the same webhook-id 
 twice) and applied twice (deliveries with two applied ``delivered`` outcomes).
 
     python -m benchmarks.sync [--awards 10000] [--runner embedded|celery|both]
-        [--threads 2] [--claim 20] [--celery-workers 2] [--celery-concurrency 1]
+        [--threads 2] [--claim 50] [--celery-workers 2] [--celery-concurrency 1]
         [--batch 100] [--fail 0.2] [--delay-scale 0.0001] [--prefill] [--no-credentials]
         [--database-url postgresql://127.0.0.1/mc_h7_bench]
 """
@@ -42,6 +42,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, insert, select, text
+
+from lti_tool.settings import Settings
 
 SECRET = "whsec_" + base64.b64encode(b"benchmark-secret-32-bytes-long!!").decode()
 
@@ -413,7 +415,12 @@ def main() -> None:
     parser.add_argument("--awards", type=int, default=10_000)
     parser.add_argument("--runner", choices=("embedded", "celery", "both"), default="both")
     parser.add_argument("--threads", type=int, default=2, help="embedded runner threads")
-    parser.add_argument("--claim", type=int, default=20, help="deliveries claimed per step")
+    parser.add_argument(
+        "--claim",
+        type=int,
+        default=Settings.sync_batch,
+        help="deliveries claimed per step (default: MICROCRED_SYNC_BATCH's default)",
+    )
     parser.add_argument("--celery-workers", type=int, default=2)
     parser.add_argument("--celery-concurrency", type=int, default=1)
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")

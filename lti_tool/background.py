@@ -113,6 +113,7 @@ class Background:
                 build_engine(database, settings),
                 threads=self.threads,
                 poll_interval=settings.sync_poll_interval,
+                batch=settings.sync_batch,
             )
             runner.start()
             self._stoppers.append(runner.stop)

@@ -46,6 +46,7 @@ class Settings:
     # Sync (lti_tool/sync): which runner delivers award events, and how it paces itself.
     sync_runner: str = "embedded"  # embedded | celery | none
     sync_threads: int = 2
+    sync_batch: int = 50  # deliveries a worker thread claims per step
     sync_poll_interval: float = 1.0
     sync_lease_seconds: float = 120.0
     sync_delay_scale: float = 1.0
@@ -230,6 +231,8 @@ def _finish(settings: Settings) -> Settings:
             f"MICROCRED_SYNC_RUNNER: {settings.sync_runner!r} is not one of "
             + ", ".join(repr(r) for r in SYNC_RUNNERS)
         )
+    if settings.sync_batch < 1:
+        raise SettingsError("MICROCRED_SYNC_BATCH must be at least 1")
     if settings.sync_threads < 1 or settings.sync_poll_interval <= 0:
         raise SettingsError("MICROCRED_SYNC_THREADS and MICROCRED_SYNC_POLL_INTERVAL must be > 0")
     if settings.rules_interval_seconds <= 0:
