@@ -8,11 +8,11 @@ from .audit import AuditEvent
 from .awards import Award
 from .base import Base, utcnow
 from .clr import IssuedClr as IssuedClr
+from .installation import Installation as Installation
 from .issued import IssuedCredential as IssuedCredential
 from .issued import IssuerKey as IssuerKey
 from .issued import StatusList as StatusList
 from .issued import StatusListAllocation as StatusListAllocation
-from .installation import Installation as Installation
 from .keys import ToolKey
 from .linkedin import LinkedInAccount as LinkedInAccount
 from .linkedin import LinkedInAuthState as LinkedInAuthState
