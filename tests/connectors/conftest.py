@@ -10,9 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +21,7 @@ import requests
 from standardwebhooks import Webhook
 
 from connectors.base import WITHDRAWING_EVENTS, AwardEvent
-from connectors.testing import LocalServer, QuietHandler, RecordedRequest, free_port
+from connectors.testing import LocalServer, QuietHandler, RecordedRequest
 from connectors.xapi.statements import AWARD_VERB, VOIDED_VERB, actor
 
 LRS_DIR = Path(__file__).resolve().parents[1] / "lrs"
@@ -165,62 +163,21 @@ def _lrs_unavailable(reason: str) -> None:
     pytest.fail(message, pytrace=False)
 
 
-def _wait_until_up(process: subprocess.Popen[bytes], about: str, log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"the test LRS exited ({process.returncode}):\n{log.read_text()[-2000:]}")
-        try:
-            if requests.get(about, headers=XAPI_HEADERS, timeout=1).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"the test LRS did not answer {about} within 30 s:\n{log.read_text()[-2000:]}")
-
-
 @pytest.fixture(scope="session")
 def lrs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lrs]:
     """Learning Locker's xapi-statements on a free 127.0.0.1 port, for the whole session."""
-    node = shutil.which("node")
-    if node is None:
+    from tests.support.lrs import LrsUnavailable, private_lrs  # it imports this module
+
+    if shutil.which("node") is None:
         _lrs_unavailable("node is not on PATH")
     if not LRS_SERVER.is_file():
         _lrs_unavailable("tests/lrs/node_modules is missing")
-    assert node is not None
-    workdir = tmp_path_factory.mktemp("lrs")
-    port = free_port()
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "LANG": "en",
-        "NODE_ENV": "test",
-        "AUTH_REPO": "test",
-        "EVENTS_REPO": "test",
-        "MODELS_REPO": "memory",
-        "STORAGE_REPO": "local",
-        "FS_LOCAL_STORAGE_DIR": str(workdir / "storage"),
-        "EXPRESS_MORGAN_DIRECTORY": str(workdir / "access-logs"),
-        "EXPRESS_PORT": str(port),
-        "SERVICE_AWAIT_UPDATES": "true",  # apply voiding before answering the PUT
-        "WINSTON_CONSOLE_LEVEL": "warn",
-    }
-    log = workdir / "lrs.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [node, "--require", str(LRS_PRELOAD), str(LRS_SERVER)],
-            cwd=workdir,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
+    running = private_lrs(tmp_path_factory.mktemp("lrs"))
     try:
-        endpoint = f"http://127.0.0.1:{port}/xAPI"
-        _wait_until_up(process, f"{endpoint}/about", log)
-        yield Lrs(endpoint=endpoint, log=log)
+        server = running.__enter__()
+    except LrsUnavailable as exc:
+        pytest.fail(f"the test LRS did not start: {exc}", pytrace=False)
+    try:
+        yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        running.__exit__(None, None, None)

@@ -1,5 +1,5 @@
-"""A private xapi-statements LRS for one test (tests/connectors/conftest.py has the
-session-wide one).
+"""A private xapi-statements LRS for one test (tests/connectors/conftest.py starts the
+session-wide one with it too).
 
 Statement ids are derived from delivery idempotency keys, which repeat from one fresh test
 database to the next; a test that delivers through the whole engine therefore needs an LRS
