@@ -151,10 +151,9 @@ def test_pathway_refusals(api_a: Api, tenant_a: Tenant) -> None:
     assert unknown.get_json()["errors"] == {"requirements": {"x": ["Unknown field."]}}
 
 
-def test_connection_create_secrets_write_only_pause_resume_delete(
-    api_a: Api, receiver: LocalServer
-) -> None:
-    created = api_a.post(
+def _add_hook(api: Api, receiver: LocalServer) -> Any:
+    """POST a webhook connection named "HR hook" to the test receiver; the raw response."""
+    return api.post(
         "/api/v1/connections",
         json={
             "connector": "webhook",
@@ -163,6 +162,12 @@ def test_connection_create_secrets_write_only_pause_resume_delete(
             "secrets": {"secrets": [WHSEC]},
         },
     )
+
+
+def test_connection_create_secrets_write_only_pause_resume_delete(
+    api_a: Api, receiver: LocalServer
+) -> None:
+    created = _add_hook(api_a, receiver)
     assert created.status_code == 201, created.get_json()
     body = created.get_json()
     assert body["has_secrets"] is True
@@ -215,15 +220,7 @@ def test_connection_refusals(api_a: Api) -> None:
 
 
 def test_test_send_reaches_the_receiver(api_a: Api, receiver: LocalServer) -> None:
-    connection = api_a.post(
-        "/api/v1/connections",
-        json={
-            "connector": "webhook",
-            "name": "HR hook",
-            "settings": {"url": receiver.base_url + "/hook"},
-            "secrets": {"secrets": [WHSEC]},
-        },
-    ).get_json()["id"]
+    connection = _add_hook(api_a, receiver).get_json()["id"]
     sent = api_a.post(f"/api/v1/connections/{connection}/test")
     assert sent.status_code == 200, sent.get_json()
     assert sent.get_json()["outcome"] == "delivered"
@@ -237,15 +234,7 @@ def test_test_send_reaches_the_receiver(api_a: Api, receiver: LocalServer) -> No
 def test_deliveries_by_state_and_replay(
     api_a: Api, tenant_a: Tenant, receiver: LocalServer, database: Database
 ) -> None:
-    connection = api_a.post(
-        "/api/v1/connections",
-        json={
-            "connector": "webhook",
-            "name": "HR hook",
-            "settings": {"url": receiver.base_url + "/hook"},
-            "secrets": {"secrets": [WHSEC]},
-        },
-    ).get_json()["id"]
+    connection = _add_hook(api_a, receiver).get_json()["id"]
     for i in range(3):
         api_a.post("/api/v1/awards", json=award_body(tenant_a, learner=i))
     pending = api_a.get("/api/v1/deliveries?state=pending").get_json()
@@ -272,15 +261,7 @@ def test_deliveries_by_state_and_replay(
 def test_connection_settings_and_secrets_change_through_patch(
     api_a: Api, receiver: LocalServer
 ) -> None:
-    created = api_a.post(
-        "/api/v1/connections",
-        json={
-            "connector": "webhook",
-            "name": "HR hook",
-            "settings": {"url": receiver.base_url + "/hook"},
-            "secrets": {"secrets": [WHSEC]},
-        },
-    ).get_json()
+    created = _add_hook(api_a, receiver).get_json()
     path = f"/api/v1/connections/{created['id']}"
     moved = api_a.patch(
         path,
