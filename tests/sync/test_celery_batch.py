@@ -4,14 +4,16 @@ against the real engine and receiver (the real-worker tests are in test_celery.p
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from lti_tool.models import Delivery, DeliveryAttempt
-from lti_tool.models.sync import DELIVERED, PENDING
+from lti_tool.models import Connection, Delivery, DeliveryAttempt, utcnow
+from lti_tool.models.sync import DELIVERED, IN_FLIGHT, PENDING
 from lti_tool.sync import celery_app
 from lti_tool.sync.engine import Engine
 
@@ -74,3 +76,39 @@ def test_ids_a_task_cannot_claim_are_unqueued_for_the_next_sweep(
     rest = {d.id: d for d in world.deliveries()}[queued[1]]
     assert (rest.status, rest.lease_owner, rest.lease_until) == (PENDING, None, None)
     assert celery_app.deliver(queued[1]) == "skipped"  # a single-id message still works
+
+
+def test_a_task_claims_by_id_only_what_a_polling_worker_could_claim(
+    make_world: Callable[[int], World], task_engine: Engine, receiver: Receiver
+) -> None:
+    world = make_world(3)
+    hooks = world.connect(receiver.url)
+    other = world.connect(receiver.url, name="other")
+    world.award(1, revoke=True)  # learner 0: the award and its revoke, on both connections
+    dataclasses.replace(world, learner_ids=world.learner_ids[1:]).award(2)  # learners 1, 2
+    rows = {(d.connection_id, d.award_id, d.sequence): d.id for d in world.deliveries()}
+    first, second, third = sorted({award_id for _, award_id, _ in rows})
+    later = rows[(hooks, second, 1)]
+    dead_worker = rows[(hooks, third, 1)]
+    now = utcnow()
+    with world.database.session() as session:
+        session.execute(update(Connection).where(Connection.id == other).values(paused=True))
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id == later)
+            .values(next_attempt_at=now + timedelta(minutes=5))
+        )
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id == dead_worker)
+            .values(
+                status=IN_FLIGHT, lease_owner="dead-worker", lease_until=now - timedelta(seconds=1)
+            )
+        )
+
+    jobs = task_engine.claim("task", len(rows), ids=list(rows.values()))
+
+    # Not the revoke (its award is still open), nothing of the paused connection, not the
+    # delivery due later; the one whose worker died is taken over.
+    assert sorted(job.delivery_id for job in jobs) == sorted([rows[(hooks, first, 1)], dead_worker])
+    assert task_engine.claim("task-2", len(rows), ids=list(rows.values())) == []
