@@ -15,10 +15,9 @@ from __future__ import annotations
 import logging
 import threading
 
-import requests
-
 from . import outbox
 from .engine import Engine, worker_name
+from .http import WorkerSession
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +69,7 @@ class EmbeddedRunner:
 
     def _run(self) -> None:
         owner = worker_name()
-        http = requests.Session()
+        http = WorkerSession()
         try:
             while not self._stop.is_set():
                 with self._wake:
