@@ -385,10 +385,30 @@ def keys_list() -> None:
 # -- sync: worker, delivery status and replay, connections ------------------------------
 
 
-def _sync_database() -> tuple[Settings, Database]:
+def _sync_database(wait: float = 0.0) -> tuple[Settings, Database]:
+    """The settings and the database, after checking its schema is current. With ``wait``,
+    an unreachable database (starting, restarting) is retried for up to that many seconds
+    before giving up, so a worker started beside its database waits for it."""
+    import time
+
+    from sqlalchemy.exc import OperationalError
+
     settings = _settings()
     database = _database(settings)
-    if _pending(database):
+    deadline = time.monotonic() + wait
+    delay = 0.1
+    while True:
+        try:
+            pending = _pending(database)
+            break
+        except OperationalError as exc:
+            if time.monotonic() >= deadline:
+                reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+                _fail(f"the database is not reachable: {reason}")
+            click.echo("microcred: the database is not reachable yet; retrying", err=True)
+            time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+            delay = min(delay * 2, 2.0)
+    if pending:
         _fail("the database schema is not current: run `microcred db upgrade` first")
     return settings, database
 
@@ -400,7 +420,14 @@ def _sync_database() -> tuple[Settings, Database]:
     type=click.IntRange(1, 64),
     help="Delivery threads (default: MICROCRED_SYNC_THREADS).",
 )
-def worker(threads: int | None) -> None:
+@click.option(
+    "--wait-for-database",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Seconds to keep retrying a database that is not reachable at start.",
+)
+def worker(threads: int | None, wait_for_database: float) -> None:
     """Run the background work until stopped (SIGTERM/SIGINT: finish, then exit).
 
     Deliveries to connections (with MICROCRED_SYNC_RUNNER=celery only the sweeper that queues
@@ -413,7 +440,7 @@ def worker(threads: int | None) -> None:
 
     from .background import Background
 
-    settings, database = _sync_database()
+    settings, database = _sync_database(wait=wait_for_database)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

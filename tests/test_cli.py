@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -144,3 +145,22 @@ def test_configuration_errors_are_reported_not_raised(monkeypatch: pytest.Monkey
     assert result.exit_code == 2
     assert "configuration error: MICROCRED_PUBLIC_URL" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_worker_waits_for_an_unreachable_database_then_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.support.served import free_port
+
+    password = "hunter2-not-in-output"
+    url = f"postgresql+psycopg://microcred:{password}@127.0.0.1:{free_port()}/microcred"
+    monkeypatch.setenv("MICROCRED_DATABASE_URL", url)
+    monkeypatch.setenv("MICROCRED_SECRET_KEY", SECRET_KEY)
+    monkeypatch.setenv("MICROCRED_INSTANCE_PATH", str(tmp_path))
+    started = time.monotonic()
+    result = CliRunner().invoke(main, ["worker", "--wait-for-database", "0.6"])
+    assert result.exit_code == 2
+    assert time.monotonic() - started >= 0.6
+    assert "the database is not reachable yet; retrying" in result.output
+    assert "microcred: the database is not reachable:" in result.output
+    assert "Traceback" not in result.output and password not in result.output
