@@ -149,6 +149,7 @@ class Run:
             secret_key="benchmark-secret-key-" + "x" * 32,
             sync_delay_scale=args.delay_scale,
             sync_poll_interval=0.05,
+            sync_batch=args.claim,
             sync_broker_url=args.redis_url,
             sync_celery_queue=self.queue,
         )
@@ -359,6 +360,7 @@ def run_celery(args: argparse.Namespace) -> bool:
         "MICROCRED_SYNC_BROKER_URL": args.redis_url,
         "MICROCRED_SYNC_CELERY_QUEUE": run.queue,
         "MICROCRED_SYNC_DELAY_SCALE": str(args.delay_scale),
+        "MICROCRED_SYNC_BATCH": str(args.claim),
     }
     workers = [
         subprocess.Popen(
@@ -419,7 +421,8 @@ def main() -> None:
         "--claim",
         type=int,
         default=Settings.sync_batch,
-        help="deliveries claimed per step (default: MICROCRED_SYNC_BATCH's default)",
+        help="deliveries an embedded worker claims per step, and a Celery task carries "
+        "(default: MICROCRED_SYNC_BATCH's default)",
     )
     parser.add_argument("--celery-workers", type=int, default=2)
     parser.add_argument("--celery-concurrency", type=int, default=1)

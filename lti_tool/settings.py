@@ -53,6 +53,7 @@ class Settings:
     sync_disable_after: float = 432000.0  # a connection failing this long (s) is disabled
     sync_broker_url: str = field(default="redis://127.0.0.1:6379/0", repr=False)
     sync_celery_queue: str = "microcred-sync"
+    sync_celery_backlog: int = 16  # messages the sweeper keeps waiting on the queue, at most
     # Gradebook job (AGS rules, score post-back): seconds between periodic runs.
     rules_interval_seconds: float = 300.0
     # `microcred worker`: seconds between housekeeping runs (purge expired rows, expire awards).
@@ -231,8 +232,8 @@ def _finish(settings: Settings) -> Settings:
             f"MICROCRED_SYNC_RUNNER: {settings.sync_runner!r} is not one of "
             + ", ".join(repr(r) for r in SYNC_RUNNERS)
         )
-    if settings.sync_batch < 1:
-        raise SettingsError("MICROCRED_SYNC_BATCH must be at least 1")
+    if settings.sync_batch < 1 or settings.sync_celery_backlog < 1:
+        raise SettingsError("MICROCRED_SYNC_BATCH and MICROCRED_SYNC_CELERY_BACKLOG must be >= 1")
     if settings.sync_threads < 1 or settings.sync_poll_interval <= 0:
         raise SettingsError("MICROCRED_SYNC_THREADS and MICROCRED_SYNC_POLL_INTERVAL must be > 0")
     if settings.rules_interval_seconds <= 0:

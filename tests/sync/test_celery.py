@@ -8,10 +8,15 @@ missing Redis into a skip instead of a failure.
 
 from __future__ import annotations
 
+import base64
+import dataclasses
+import json
 import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,6 +27,9 @@ from sqlalchemy import select
 
 from lti_tool.models import DeliveryAttempt
 from lti_tool.models.sync import DELIVERED
+from lti_tool.settings import Settings
+from lti_tool.sync.celery_app import Sweeper, make_celery
+from lti_tool.sync.engine import QUEUED, build_engine
 from tests.conftest import SECRET_KEY, TOOL_URL
 
 from .conftest import Receiver, World, wait_for
@@ -156,3 +164,56 @@ def test_a_celery_worker_killed_mid_delivery_loses_nothing(
     (row,) = world.deliveries()
     assert receiver.seen == [row.idempotency_key] * 2
     assert len(receiver.applied) == 1 and receiver.duplicates == 1
+
+
+def _queued_ids(client: redis.Redis, queue: str) -> list[list[int]]:
+    """The delivery ids of each message waiting on ``queue`` (Celery's message protocol 2:
+    a base64 JSON body of [args, kwargs, embed])."""
+    messages = []
+    for raw in client.lrange(queue, 0, -1):
+        body = json.loads(base64.b64decode(json.loads(raw)["body"]))
+        messages.append([int(i) for i in body[0][0]])
+    return messages
+
+
+def test_the_sweeper_tops_the_queue_up_instead_of_flooding_it(
+    make_world: Callable[[int], World], sync_settings: Settings, queue: str, outbox: None
+) -> None:
+    settings = dataclasses.replace(
+        sync_settings,
+        sync_broker_url=REDIS_URL,
+        sync_celery_queue=queue,
+        sync_batch=5,
+        sync_celery_backlog=4,
+    )
+    world = make_world(60)
+    world.connect("http://127.0.0.1:9/hooks")  # nothing is delivered in this test
+    world.award(60)
+    sweeper = Sweeper(make_celery(settings), build_engine(world.database, settings), 0.02)
+    thread = threading.Thread(target=sweeper.run, daemon=True)
+    client = redis.Redis.from_url(REDIS_URL)
+
+    def queued_rows() -> set[int]:
+        return {d.id for d in world.deliveries() if d.lease_owner == QUEUED}
+
+    thread.start()
+    try:
+        wait_for(lambda: client.llen(queue) == 4, what="a full backlog")
+        time.sleep(0.3)  # many polls of a full queue: nothing more is queued
+        messages = _queued_ids(client, queue)
+        assert [len(ids) for ids in messages] == [5, 5, 5, 5]
+        assert {i for ids in messages for i in ids} == queued_rows()
+
+        client.rpop(queue)  # a worker takes the oldest message: 3 of 4 still waiting
+        time.sleep(0.3)
+        assert client.llen(queue) == 3 and len(queued_rows()) == 20
+
+        client.rpop(queue)  # half the backlog is taken: one sweep refills it
+        wait_for(lambda: client.llen(queue) == 4, what="the refill")
+        time.sleep(0.1)
+        assert client.llen(queue) == 4 and len(queued_rows()) == 30
+    finally:
+        sweeper.stop()
+        thread.join(10)
+        client.close()
+    assert not thread.is_alive()
