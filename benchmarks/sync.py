@@ -1,7 +1,8 @@
 """Sync benchmark: N awards delivered to a local Standard Webhooks receiver that fails 20 %
-of first attempts, by the embedded runner (2 threads) and then by Celery (2 real ``celery
-worker`` processes on Redis at 127.0.0.1:6379 plus the sweeper), through the real outbox,
-engine and webhook connector.
+of first attempts, by the embedded runner (a ``microcred worker`` process with 2 threads,
+as ``microcred serve`` starts it) and then by Celery (2 real ``celery worker`` processes on
+Redis at 127.0.0.1:6379 plus ``microcred worker`` in Celery mode as the sweeper), through
+the real outbox, engine and webhook connector. This process only makes the awards.
 
 Each runner gets a fresh database. The receiver runs in its own process (so its HMAC
 verification does not share our GIL); it verifies every request with ``standardwebhooks``,
@@ -16,9 +17,9 @@ max), lost (awards the receiver never applied), sent twice (the same webhook-id 
 twice) and applied twice (deliveries with two applied ``delivered`` outcomes).
 
     python -m benchmarks.sync [--awards 10000] [--runner embedded|celery|both]
-        [--threads 2] [--claim 50] [--celery-workers 2] [--celery-concurrency 1]
-        [--batch 100] [--fail 0.2] [--delay-scale 0.0001] [--prefill] [--no-credentials]
-        [--database-url postgresql://127.0.0.1/mc_h7_bench]
+        [--threads 2] [--worker-processes 1] [--claim 50] [--celery-workers 2]
+        [--celery-concurrency 1] [--batch 100] [--fail 0.2] [--delay-scale 0.0001]
+        [--prefill] [--no-credentials] [--database-url postgresql://127.0.0.1/mc_h7_bench]
 """
 
 from __future__ import annotations
@@ -326,42 +327,69 @@ class Run:
         return lost == 0 and not twice
 
 
-def run_embedded(args: argparse.Namespace) -> bool:
-    from lti_tool.sync.engine import build_engine
-    from lti_tool.sync.runner import EmbeddedRunner
-
-    run = Run(args, "embedded")
-    engine = build_engine(run.database, run.settings)
-    runner = EmbeddedRunner(engine, threads=args.threads, poll_interval=0.05, batch=args.claim)
-    started = time.time()
-    if args.prefill:
-        run.make_awards()
-        started = time.time()
-    runner.start()
-    if not args.prefill:
-        run.make_awards()
-    finished = run.wait()
-    runner.stop()
-    return run.report(f"embedded ({args.threads} threads)", started, finished, args.prefill)
-
-
-def run_celery(args: argparse.Namespace) -> bool:
-    from lti_tool.sync.celery_app import Sweeper, make_celery
-    from lti_tool.sync.engine import build_engine
-
-    run = Run(args, "celery")
-    env = {
+def _environment(run: Run, args: argparse.Namespace, runner: str) -> dict[str, str]:
+    """What a worker process of this run is configured with (as an operator would)."""
+    return {
         **os.environ,
         "MICROCRED_DATABASE_URL": run.settings.database_url,
         "MICROCRED_SECRET_KEY": run.settings.secret_key,
         "MICROCRED_PUBLIC_URL": run.settings.public_url,
         "MICROCRED_INSTANCE_PATH": str(run.tmp),
-        "MICROCRED_SYNC_RUNNER": "celery",
+        "MICROCRED_SYNC_RUNNER": runner,
         "MICROCRED_SYNC_BROKER_URL": args.redis_url,
         "MICROCRED_SYNC_CELERY_QUEUE": run.queue,
         "MICROCRED_SYNC_DELAY_SCALE": str(args.delay_scale),
         "MICROCRED_SYNC_BATCH": str(args.claim),
+        "MICROCRED_SYNC_POLL_INTERVAL": "0.05",
+        "MICROCRED_LOG_LEVEL": "WARNING",
     }
+
+
+def _start_worker(env: dict[str, str], threads: int) -> subprocess.Popen[str]:
+    """`microcred worker` (what `microcred serve` runs beside the web server), once it says
+    it is running."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lti_tool.cli", "worker", "--threads", str(threads)],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if not line.startswith("Worker running"):
+        process.kill()
+        raise SystemExit(f"microcred worker did not start: {line!r}")
+    return process
+
+
+def _stop(processes: list[subprocess.Popen[Any]]) -> None:
+    for process in processes:
+        process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def run_embedded(args: argparse.Namespace) -> bool:
+    run = Run(args, "embedded")
+    env = _environment(run, args, "embedded")
+    if args.prefill:
+        run.make_awards()
+    workers = [_start_worker(env, args.threads) for _ in range(args.worker_processes)]
+    started = time.time()
+    if not args.prefill:
+        run.make_awards()
+    finished = run.wait()
+    _stop(workers)
+    label = f"embedded ({args.worker_processes} microcred worker x {args.threads} thread(s))"
+    return run.report(label, started, finished, args.prefill)
+
+
+def run_celery(args: argparse.Namespace) -> bool:
+    run = Run(args, "celery")
+    env = _environment(run, args, "celery")
     workers = [
         subprocess.Popen(
             [
@@ -384,30 +412,19 @@ def run_celery(args: argparse.Namespace) -> bool:
                 f"bench{n}@%h",
             ],
             env=env,
+            stdout=subprocess.DEVNULL,  # the start-up banner; errors go to stderr
         )
         for n in range(args.celery_workers)
     ]
-    celery = make_celery(run.settings)
-    sweeper = Sweeper(celery, build_engine(run.database, run.settings), poll_interval=0.05)
-    thread = threading.Thread(target=sweeper.run, name="sweeper", daemon=True)
     time.sleep(3)  # let the workers connect to Redis
-    started = time.time()
     if args.prefill:
         run.make_awards()
-        started = time.time()
-    thread.start()
+    sweeper = _start_worker(env, 1)  # `microcred worker` in Celery mode: the sweeper
+    started = time.time()
     if not args.prefill:
         run.make_awards()
     finished = run.wait()
-    sweeper.stop()
-    thread.join(10)
-    for worker in workers:
-        worker.send_signal(signal.SIGTERM)
-    for worker in workers:
-        try:
-            worker.wait(20)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+    _stop([sweeper, *workers])
     label = f"celery ({args.celery_workers} worker(s) x {args.celery_concurrency} thread(s))"
     return run.report(label, started, finished, args.prefill)
 
@@ -417,6 +434,12 @@ def main() -> None:
     parser.add_argument("--awards", type=int, default=10_000)
     parser.add_argument("--runner", choices=("embedded", "celery", "both"), default="both")
     parser.add_argument("--threads", type=int, default=2, help="embedded runner threads")
+    parser.add_argument(
+        "--worker-processes",
+        type=int,
+        default=1,
+        help="`microcred worker` processes of the embedded runner (serve starts one)",
+    )
     parser.add_argument(
         "--claim",
         type=int,
