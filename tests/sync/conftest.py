@@ -9,6 +9,8 @@ from __future__ import annotations
 import base64
 import os
 import random
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -304,6 +306,33 @@ def drain(engine: Engine, world: World, *, timeout: float = 20.0, owner: str = "
                 raise AssertionError(f"not drained: {[d.status for d in world.deliveries()]}")
             if not engine.step(owner, http, limit=5):
                 time.sleep(0.005)
+
+
+WorkerStarter = Callable[[dict[str, str], int], "subprocess.Popen[str]"]
+
+
+@pytest.fixture
+def start_worker() -> Iterator[WorkerStarter]:
+    """Starts `microcred worker --threads N` with the given environment (output captured);
+    whatever still runs at the end of the test is killed."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start(env: dict[str, str], threads: int) -> subprocess.Popen[str]:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "lti_tool.cli", "worker", "--threads", str(threads)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+        process.wait(10)
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 20.0, what: str = "") -> None:

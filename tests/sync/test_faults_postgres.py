@@ -14,10 +14,9 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -31,7 +30,7 @@ from lti_tool.sync.engine import build_engine
 from lti_tool.sync.runner import EmbeddedRunner
 from tests.conftest import SECRET_KEY, TOOL_URL
 
-from .conftest import Receiver, World, wait_for
+from .conftest import Receiver, WorkerStarter, World, wait_for
 
 pytestmark = pytest.mark.postgres
 
@@ -58,36 +57,19 @@ def fast_settings(database: Database, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def worker_process(
-    database: Database, tmp_path: Path
-) -> Iterator[Callable[[], subprocess.Popen[str]]]:
-    started: list[subprocess.Popen[str]] = []
-
-    def start() -> subprocess.Popen[str]:
-        env = {
-            **os.environ,
-            "MICROCRED_DATABASE_URL": database.url,
-            "MICROCRED_SECRET_KEY": SECRET_KEY,
-            "MICROCRED_PUBLIC_URL": TOOL_URL,
-            "MICROCRED_INSTANCE_PATH": str(tmp_path),
-            "MICROCRED_SYNC_LEASE_SECONDS": "2",
-            "MICROCRED_SYNC_POLL_INTERVAL": "0.05",
-            "MICROCRED_SYNC_DELAY_SCALE": "0.00001",
-        }
-        process = subprocess.Popen(
-            [sys.executable, "-m", "lti_tool.cli", "worker", "--threads", "2"],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-        process.wait(10)
+    database: Database, tmp_path: Path, start_worker: WorkerStarter
+) -> Callable[[], subprocess.Popen[str]]:
+    env = {
+        **os.environ,
+        "MICROCRED_DATABASE_URL": database.url,
+        "MICROCRED_SECRET_KEY": SECRET_KEY,
+        "MICROCRED_PUBLIC_URL": TOOL_URL,
+        "MICROCRED_INSTANCE_PATH": str(tmp_path),
+        "MICROCRED_SYNC_LEASE_SECONDS": "2",
+        "MICROCRED_SYNC_POLL_INTERVAL": "0.05",
+        "MICROCRED_SYNC_DELAY_SCALE": "0.00001",
+    }
+    return lambda: start_worker(env, 2)
 
 
 def test_workers_recover_when_every_database_connection_is_killed(

@@ -7,8 +7,7 @@ import json
 import os
 import signal
 import subprocess
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,7 @@ from lti_tool.models.sync import DEAD, DELIVERED
 from lti_tool.sync.engine import Engine
 from tests.conftest import SECRET_KEY, TOOL_URL
 
-from .conftest import SECRET, Receiver, World, drain, wait_for
+from .conftest import SECRET, Receiver, WorkerStarter, World, drain, wait_for
 
 
 @pytest.fixture
@@ -44,26 +43,12 @@ def world_env(tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def spawn(worker_env: dict[str, str]) -> Iterator[Callable[[str], subprocess.Popen[str]]]:
-    started: list[subprocess.Popen[str]] = []
-
-    def start(database_url: str) -> subprocess.Popen[str]:
-        env = {**worker_env, "MICROCRED_DATABASE_URL": database_url}
-        process = subprocess.Popen(
-            [sys.executable, "-m", "lti_tool.cli", "worker", "--threads", "1"],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-        process.wait(10)
+def spawn(
+    worker_env: dict[str, str], start_worker: WorkerStarter
+) -> Callable[[str], subprocess.Popen[str]]:
+    return lambda database_url: start_worker(
+        {**worker_env, "MICROCRED_DATABASE_URL": database_url}, 1
+    )
 
 
 def test_a_worker_killed_mid_delivery_loses_nothing_and_sends_no_second_copy(
